@@ -1,1 +1,186 @@
-// placeholder
+#include "vmm_pmr/mapping_registry.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+namespace vmm_pmr {
+namespace {
+
+constexpr std::size_t recently_freed_capacity = 1024;
+// Marks a forgotten slot of the recently-freed ring; no pointer has this value.
+constexpr address no_address = ~address{0};
+
+void count_allocation(allocation_stats& stats, std::size_t bytes, std::size_t mapped) {
+  ++stats.live_count;
+  stats.live_bytes += bytes;
+  stats.live_mapped_bytes += mapped;
+  ++stats.total_count;
+  stats.total_bytes += bytes;
+  stats.peak_count = std::max(stats.peak_count, stats.live_count);
+  stats.peak_bytes = std::max(stats.peak_bytes, stats.live_bytes);
+  stats.peak_mapped_bytes = std::max(stats.peak_mapped_bytes, stats.live_mapped_bytes);
+}
+
+void count_deallocation(allocation_stats& stats, std::size_t bytes, std::size_t mapped) {
+  --stats.live_count;
+  stats.live_bytes -= bytes;
+  stats.live_mapped_bytes -= mapped;
+}
+
+}  // namespace
+
+mapping_registry& mapping_registry::global() {
+  static auto* registry = new mapping_registry();
+  return *registry;
+}
+
+allocation_info mapping_registry::describe(const entry& e) {
+  allocation_info info = e.info;
+  info.chunks.reserve(e.allocation.chunks().size());
+  for (const mapped_chunk& chunk : e.allocation.chunks()) {
+    info.chunks.push_back({chunk.map.base(), chunk.map.size(), chunk.memory.handle()});
+  }
+  return info;
+}
+
+const mapping_registry::entry* mapping_registry::entry_containing(address at) const {
+  auto after = entries_.upper_bound(at);
+  if (after == entries_.begin()) return nullptr;
+  const entry& candidate = std::prev(after)->second;
+  if (at >= candidate.info.base + candidate.info.mapped_bytes) return nullptr;
+  return &candidate;
+}
+
+void mapping_registry::note_freed(owner_state& state, address base) {
+  if (state.recently_freed.size() < recently_freed_capacity) {
+    state.recently_freed.push_back(base);
+    return;
+  }
+  state.recently_freed[state.next_freed_slot] = base;
+  state.next_freed_slot = (state.next_freed_slot + 1) % recently_freed_capacity;
+}
+
+void mapping_registry::forget_freed(owner_state& state, address base) {
+  // The driver reuses addresses: once a base is live again, freeing it is no longer
+  // a double free.
+  std::replace(state.recently_freed.begin(), state.recently_freed.end(), base, no_address);
+}
+
+address mapping_registry::add(const void* owner, vmm_allocation allocation,
+                              const allocation_description& description) {
+  const address base = allocation.base();
+  entry e{std::move(allocation), {}};
+  e.info.base = base;
+  e.info.requested_bytes = description.requested_bytes;
+  e.info.mapped_bytes = e.allocation.mapped_bytes();
+  e.info.alignment = description.alignment;
+  e.info.location = description.location;
+  e.info.owner = owner;
+  e.info.compressed = description.compressed;
+  e.info.imported = description.imported;
+
+  std::unique_lock lock(mutex_);
+  e.info.sequence = next_sequence_++;
+  owner_state& state = owners_[owner];
+  forget_freed(state, base);
+  count_allocation(state.stats, e.info.requested_bytes, e.info.mapped_bytes);
+  count_allocation(totals_, e.info.requested_bytes, e.info.mapped_bytes);
+  entries_.emplace(base, std::move(e));
+  return base;
+}
+
+removal mapping_registry::remove(const void* owner, const void* pointer, std::size_t bytes) {
+  const auto at = reinterpret_cast<address>(pointer);
+  removal result;
+  std::unique_lock lock(mutex_);
+  owner_state& state = owners_[owner];
+
+  const entry* holder = entry_containing(at);
+  if (holder == nullptr) {
+    const bool freed_before = std::find(state.recently_freed.begin(), state.recently_freed.end(),
+                                        at) != state.recently_freed.end();
+    result.status = freed_before ? removal_status::double_free : removal_status::unknown_pointer;
+  } else if (holder->info.owner != owner) {
+    result.status = removal_status::wrong_owner;
+  } else if (holder->info.base != at) {
+    result.status = removal_status::interior_pointer;
+  } else if (holder->info.requested_bytes != bytes) {
+    result.status = removal_status::wrong_size;
+  } else {
+    result.status = removal_status::removed;
+  }
+  if (holder != nullptr) result.found = describe(*holder);
+  if (result.status != removal_status::removed) {
+    ++state.stats.deallocation_errors;
+    ++totals_.deallocation_errors;
+    return result;
+  }
+
+  auto node = entries_.extract(at);
+  count_deallocation(state.stats, node.mapped().info.requested_bytes,
+                     node.mapped().info.mapped_bytes);
+  count_deallocation(totals_, node.mapped().info.requested_bytes, node.mapped().info.mapped_bytes);
+  note_freed(state, at);
+  result.allocation = std::move(node.mapped().allocation);
+  return result;
+}
+
+std::optional<allocation_info> mapping_registry::find(const void* pointer) const {
+  std::shared_lock lock(mutex_);
+  const entry* holder = entry_containing(reinterpret_cast<address>(pointer));
+  if (holder == nullptr) return std::nullopt;
+  return describe(*holder);
+}
+
+std::vector<allocation_info> mapping_registry::live(const void* owner) const {
+  std::shared_lock lock(mutex_);
+  std::vector<allocation_info> infos;
+  for (const auto& [base, e] : entries_) {
+    if (e.info.owner == owner) infos.push_back(describe(e));
+  }
+  return infos;
+}
+
+allocation_stats mapping_registry::stats(const void* owner) const {
+  std::shared_lock lock(mutex_);
+  auto it = owners_.find(owner);
+  return it == owners_.end() ? allocation_stats{} : it->second.stats;
+}
+
+allocation_stats mapping_registry::stats() const {
+  std::shared_lock lock(mutex_);
+  return totals_;
+}
+
+void mapping_registry::count_deallocation_error(const void* owner) {
+  std::unique_lock lock(mutex_);
+  ++owners_[owner].stats.deallocation_errors;
+  ++totals_.deallocation_errors;
+}
+
+std::pair<std::vector<vmm_allocation>, leak_report> mapping_registry::release_all(
+    const void* owner) {
+  std::vector<vmm_allocation> allocations;
+  leak_report report;
+  report.owner = owner;
+  std::unique_lock lock(mutex_);
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.info.owner != owner) {
+      ++it;
+      continue;
+    }
+    report.leaked.push_back(describe(it->second));
+    report.leaked_bytes += it->second.info.requested_bytes;
+    count_deallocation(totals_, it->second.info.requested_bytes, it->second.info.mapped_bytes);
+    allocations.push_back(std::move(it->second.allocation));
+    it = entries_.erase(it);
+  }
+  owners_.erase(owner);
+  lock.unlock();
+  // Report in the order the leaks were made: the first one is often the culprit.
+  std::sort(report.leaked.begin(), report.leaked.end(),
+            [](const allocation_info& a, const allocation_info& b) { return a.sequence < b.sequence; });
+  return {std::move(allocations), std::move(report)};
+}
+
+}  // namespace vmm_pmr

@@ -56,6 +56,8 @@ struct device_attributes {
   bool generic_compression = false;
   bool host_location_vmm = false;
   bool host_numa_location_vmm = false;
+  // The driver refuses shareable handle types on host-location memory.
+  bool host_location_shareable = false;
   int host_numa_id = -1;  // -1: no NUMA
 };
 

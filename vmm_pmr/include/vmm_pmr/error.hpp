@@ -27,11 +27,14 @@ class driver_error : public error {
   const std::string& call() const noexcept { return call_; }
   const std::string& result_name() const noexcept { return result_name_; }
   int result_code() const noexcept { return result_code_; }
+  // What the caller was doing, or which rule was broken; may be empty.
+  const std::string& detail() const noexcept { return detail_; }
 
  private:
   std::string call_;
   std::string result_name_;
   int result_code_;
+  std::string detail_;
 };
 
 // No usable driver or device: libcuda.so.1 missing, cuInit failed, no device with VMM.

@@ -22,11 +22,17 @@ namespace vmm_pmr {
 
 struct host_backend_options {
   // Granularity (minimum and recommended): the page size when 0, else this value,
-  // which must be a multiple of the page size. Set 2 MiB to round like an H100.
+  // which must be a power of two and a multiple of the page size. Set 2 MiB to round
+  // like an H100.
   std::size_t granularity = 0;
   // Physical memory the backend may have live at once; create() beyond it throws
   // out_of_memory. 0: the machine's physical memory.
   std::size_t capacity = 0;
+  // The CUDA driver (580, H100) maps only whole allocations: cuMemMap with a nonzero
+  // offset or a size other than the allocation's fails with CUDA_ERROR_NOT_SUPPORTED,
+  // and the host backend refuses the same. Set this to map parts of a memfd (offset
+  // and size still multiples of the granularity, inside the allocation).
+  bool allow_partial_mappings = false;
 };
 
 std::shared_ptr<backend> make_host_backend(host_backend_options options = {});

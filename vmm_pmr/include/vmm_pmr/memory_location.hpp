@@ -31,8 +31,11 @@ struct memory_location {
 
 enum class access_mode : std::uint8_t { none, read, read_write };
 
-// Access for one device (ordinal) to a mapping.
+// Access for one device (ordinal) or for the host CPU to a mapping.
 struct access_grant {
+  // The host CPU, for host and host-NUMA memory (CUmemLocation HOST / HOST_NUMA).
+  static constexpr int host_cpu = -1;
+
   int device = 0;
   access_mode mode = access_mode::read_write;
   friend constexpr bool operator==(const access_grant&, const access_grant&) = default;

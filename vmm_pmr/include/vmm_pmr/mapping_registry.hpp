@@ -1,0 +1,129 @@
+// The process-wide registry of live VMM allocations.
+//
+// Every allocation a resource makes is handed to the registry, which owns it until
+// the resource deallocates it or is destroyed. It answers "which allocation (and
+// which resource) holds this pointer" for any interior pointer in O(log n), keeps
+// per-resource statistics, tells a double free from a foreign pointer, and on
+// release_all() gives back everything a resource still holds, for the leak report.
+//
+// Invariant: the entries' address ranges never overlap (the backend hands out
+// disjoint reservations), so the entry holding a pointer is the last one whose base
+// is not above it. Driver calls never run under the registry's lock: allocations are
+// moved in after they are built and moved out before they are destroyed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "vmm_pmr/allocation_stats.hpp"
+#include "vmm_pmr/memory_location.hpp"
+#include "vmm_pmr/vmm_allocation.hpp"
+
+namespace vmm_pmr {
+
+struct chunk_info {
+  address base = 0;
+  std::size_t size = 0;
+  physical_handle handle = 0;
+};
+
+struct allocation_info {
+  address base = 0;
+  std::size_t requested_bytes = 0;
+  std::size_t mapped_bytes = 0;
+  std::size_t alignment = 0;
+  memory_location location;
+  const void* owner = nullptr;
+  std::uint64_t sequence = 0;  // process-wide, in order of registration
+  bool compressed = false;
+  bool imported = false;
+  std::vector<chunk_info> chunks;
+};
+
+// What the caller says about an allocation it registers.
+struct allocation_description {
+  std::size_t requested_bytes = 0;
+  std::size_t alignment = 0;
+  memory_location location;
+  bool compressed = false;
+  bool imported = false;
+};
+
+enum class removal_status : std::uint8_t {
+  removed,
+  unknown_pointer,   // never handed out by this registry (or long gone)
+  double_free,       // recently removed by the same owner
+  wrong_owner,       // live, but registered by another resource
+  interior_pointer,  // inside a live allocation, not its base
+  wrong_size,        // the base of a live allocation, with another size
+};
+
+struct removal {
+  removal_status status = removal_status::unknown_pointer;
+  vmm_allocation allocation;           // when removed: the caller destroys it
+  std::optional<allocation_info> found;  // the allocation involved, if any
+};
+
+struct leak_report {
+  const void* owner = nullptr;
+  std::vector<allocation_info> leaked;
+  std::size_t leaked_bytes = 0;  // requested bytes
+};
+
+class mapping_registry {
+ public:
+  // The process-wide instance. Never destroyed, so resources that outlive main()
+  // (static objects) can still unregister.
+  static mapping_registry& global();
+
+  mapping_registry() = default;
+  mapping_registry(const mapping_registry&) = delete;
+  mapping_registry& operator=(const mapping_registry&) = delete;
+
+  // Takes ownership; returns the allocation's base.
+  address add(const void* owner, vmm_allocation allocation,
+              const allocation_description& description);
+  removal remove(const void* owner, const void* pointer, std::size_t bytes);
+
+  std::optional<allocation_info> find(const void* pointer) const;
+  std::vector<allocation_info> live(const void* owner) const;
+  allocation_stats stats(const void* owner) const;
+  allocation_stats stats() const;  // all owners together
+
+  // Counts a bad deallocation against the owner's statistics.
+  void count_deallocation_error(const void* owner);
+
+  // Moves out everything `owner` still holds, forgets the owner, and returns the
+  // allocations (for the caller to destroy outside the lock) with their report.
+  std::pair<std::vector<vmm_allocation>, leak_report> release_all(const void* owner);
+
+ private:
+  struct entry {
+    vmm_allocation allocation;
+    allocation_info info;  // chunks filled in lazily by describe()
+  };
+  struct owner_state {
+    allocation_stats stats;
+    std::vector<address> recently_freed;  // ring buffer, for double-free detection
+    std::size_t next_freed_slot = 0;
+  };
+
+  static allocation_info describe(const entry& e);
+  const entry* entry_containing(address at) const;
+  static void note_freed(owner_state& state, address base);
+  static void forget_freed(owner_state& state, address base);
+
+  mutable std::shared_mutex mutex_;
+  std::map<address, entry> entries_;
+  std::unordered_map<const void*, owner_state> owners_;
+  allocation_stats totals_;
+  std::uint64_t next_sequence_ = 1;
+};
+
+}  // namespace vmm_pmr

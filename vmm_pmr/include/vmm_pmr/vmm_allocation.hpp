@@ -1,0 +1,58 @@
+// One VMM allocation as RAII objects: its reservation(s) and its mapped chunks.
+//
+// A fresh allocation is one reservation holding one chunk (physical memory + its
+// mapping). A grown one may hold several chunks and several reservations; each
+// reservation is still freed with its exact (base, size).
+//
+// Invariant: chunks are destroyed before reservations (member order), and inside a
+// chunk the mapping before the physical memory, so destruction is always
+// unmap → release → free, and a failure halfway through build() unwinds by the same
+// order without any hand-written cleanup path.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <vector>
+
+#include "vmm_pmr/address_range.hpp"
+#include "vmm_pmr/mapping.hpp"
+#include "vmm_pmr/physical_memory.hpp"
+
+namespace vmm_pmr {
+
+struct mapped_chunk {
+  physical_memory memory;
+  mapping map;  // declared after memory: unmapped before the memory is released
+};
+
+class vmm_allocation {
+ public:
+  vmm_allocation() = default;
+  vmm_allocation(std::vector<address_range> ranges, std::vector<mapped_chunk> chunks);
+
+  // create → reserve → map → set access for `size` bytes (a multiple of the
+  // granularity). Throws what the backend throws; nothing is left behind then.
+  static vmm_allocation build(backend& owner, std::size_t size, std::size_t alignment,
+                              const physical_properties& props,
+                              std::span<const access_grant> access);
+
+  vmm_allocation(vmm_allocation&&) noexcept = default;
+  // Not defaulted: member-wise assignment would free the old reservations while
+  // their chunks are still mapped.
+  vmm_allocation& operator=(vmm_allocation&& other) noexcept;
+  vmm_allocation(const vmm_allocation&) = delete;
+  vmm_allocation& operator=(const vmm_allocation&) = delete;
+  ~vmm_allocation() = default;
+
+  bool empty() const noexcept { return chunks_.empty(); }
+  address base() const noexcept { return chunks_.empty() ? 0 : chunks_.front().map.base(); }
+  std::size_t mapped_bytes() const noexcept;
+  std::span<const address_range> ranges() const noexcept { return ranges_; }
+  std::span<const mapped_chunk> chunks() const noexcept { return chunks_; }
+
+ private:
+  std::vector<address_range> ranges_;
+  std::vector<mapped_chunk> chunks_;  // declared after ranges_: destroyed first
+};
+
+}  // namespace vmm_pmr

@@ -1,0 +1,20 @@
+// Everything public in vmm_pmr, in layer order.
+#pragma once
+
+#include "vmm_pmr/byte_size.hpp"
+#include "vmm_pmr/error.hpp"
+#include "vmm_pmr/memory_location.hpp"
+#include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/cuda_backend.hpp"
+#include "vmm_pmr/host_backend.hpp"
+#include "vmm_pmr/forwarding_backend.hpp"
+#include "vmm_pmr/cleanup_errors.hpp"
+#include "vmm_pmr/physical_memory.hpp"
+#include "vmm_pmr/address_range.hpp"
+#include "vmm_pmr/mapping.hpp"
+#include "vmm_pmr/vmm_allocation.hpp"
+#include "vmm_pmr/allocation_stats.hpp"
+#include "vmm_pmr/mapping_registry.hpp"
+#include "vmm_pmr/vmm_options.hpp"
+#include "vmm_pmr/vmm_resource.hpp"
+#include "vmm_pmr/current_resource.hpp"
