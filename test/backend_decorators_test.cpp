@@ -13,22 +13,12 @@
 #include <string>
 
 #include "support/backends_under_test.hpp"
+#include "support/printers.hpp"
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 
-
 // Prints live_objects in failure messages instead of "{?}".
-template <>
-struct Catch::StringMaker<vmm_pmr::testing::live_objects> {
-  static std::string convert(const vmm_pmr::testing::live_objects& live) {
-    return "{physical " + std::to_string(live.physical_allocations) + " (" +
-           std::to_string(live.physical_bytes) + " B), reservations " +
-           std::to_string(live.reservations) + ", mappings " + std::to_string(live.mappings) +
-           " (" + std::to_string(live.mapped_bytes) + " B)}";
-  }
-};
-
 namespace {
 
 using namespace vmm_pmr;
@@ -71,8 +61,7 @@ void unmap_one(backend& b, const raw_mapping& m) {
 
 // fault_injecting_backend
 
-TEST_CASE("fault_injecting_backend fails exactly the n-th call of the armed kind",
-          "[decorators]") {
+TEST_CASE("fault_injecting_backend fails exactly the n-th call of the armed kind", "[decorators]") {
   const auto host = vmm_pmr::test::make_test_host_backend();
   fault_injecting_backend faults(host);
   const std::size_t granule = granule_of(faults);
@@ -184,8 +173,7 @@ TEST_CASE("fault_injecting_backend counts calls per kind and in total, failed on
   CHECK(faults.total_calls() == 8);
 }
 
-TEST_CASE("fault_injecting_backend neither counts nor fails queries and copies",
-          "[decorators]") {
+TEST_CASE("fault_injecting_backend neither counts nor fails queries and copies", "[decorators]") {
   const auto host = vmm_pmr::test::make_test_host_backend();
   fault_injecting_backend faults(host);
   faults.fail_nth_call(1, injected_failure::driver_error);
@@ -287,8 +275,7 @@ BACKEND_TEST_CASE("counting_backend counts reservations up and down", "[decorato
   CHECK(counting.live() == live_objects{});
 }
 
-BACKEND_TEST_CASE("counting_backend counts mappings and mapped bytes up and down",
-                  "[decorators]") {
+BACKEND_TEST_CASE("counting_backend counts mappings and mapped bytes up and down", "[decorators]") {
   counting_backend counting(TestType::make());
   const std::size_t granule = granule_of(counting);
   const physical_handle small = counting.create(granule, {});

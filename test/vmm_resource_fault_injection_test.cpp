@@ -10,6 +10,7 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "support/backends_under_test.hpp"
+#include "support/printers.hpp"
 #include "support/resource_fixtures.hpp"
 #include "vmm_pmr/cleanup_errors.hpp"
 #include "vmm_pmr/error.hpp"

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "support/backends_under_test.hpp"
+#include "support/printers.hpp"
 #include "support/resource_fixtures.hpp"
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/formatters.hpp"

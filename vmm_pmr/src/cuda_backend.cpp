@@ -20,8 +20,8 @@
 // return when the bytes have landed: the driver's cuMemcpyHtoD/DtoD and cuMemsetD8 may
 // return earlier, so they are followed by a wait on the legacy default stream they ran on.
 //
-// Host access: host-located memory is not accessible to the CPU until granted, and
-// access_grant only names devices; device -1 (CU_DEVICE_CPU) stands for the host here.
+// Host access: host-located memory is not accessible to the CPU until granted;
+// access_grant::host_cpu (-1, like CU_DEVICE_CPU) stands for the host.
 //
 // Seen on driver 580 (H100), and relied on by nothing here but worth knowing above:
 // cuMemMap maps whole allocations only (another size, or a nonzero offset, is
@@ -57,8 +57,8 @@ static_assert(CUDA_VERSION >= 12030,
 namespace vmm_pmr {
 namespace {
 
-// CU_DEVICE_CPU: the host, in an access_grant or get_access().
-constexpr int host_device = -1;
+// The host, in an access_grant or get_access(); the same value as CU_DEVICE_CPU.
+constexpr int host_device = access_grant::host_cpu;
 
 // By number: newer than some cuda.h this file still builds with.
 constexpr auto attribute_host_numa_id = static_cast<CUdevice_attribute>(134);

@@ -7,8 +7,6 @@ namespace vmm_pmr {
 namespace {
 
 constexpr std::size_t recently_freed_capacity = 1024;
-// Marks a forgotten slot of the recently-freed ring; no pointer has this value.
-constexpr address no_address = ~address{0};
 
 void count_allocation(allocation_stats& stats, std::size_t bytes, std::size_t mapped) {
   ++stats.live_count;
@@ -60,12 +58,6 @@ void mapping_registry::note_freed(owner_state& state, address base) {
   state.next_freed_slot = (state.next_freed_slot + 1) % recently_freed_capacity;
 }
 
-void mapping_registry::forget_freed(owner_state& state, address base) {
-  // The driver reuses addresses: once a base is live again, freeing it is no longer
-  // a double free.
-  std::replace(state.recently_freed.begin(), state.recently_freed.end(), base, no_address);
-}
-
 address mapping_registry::add(const void* owner, vmm_allocation allocation,
                               const allocation_description& description) {
   const address base = allocation.base();
@@ -82,7 +74,6 @@ address mapping_registry::add(const void* owner, vmm_allocation allocation,
   std::unique_lock lock(mutex_);
   e.info.sequence = next_sequence_++;
   owner_state& state = owners_[owner];
-  forget_freed(state, base);
   count_allocation(state.stats, e.info.requested_bytes, e.info.mapped_bytes);
   count_allocation(totals_, e.info.requested_bytes, e.info.mapped_bytes);
   entries_.emplace(base, std::move(e));
@@ -93,12 +84,15 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
   const auto at = reinterpret_cast<address>(pointer);
   removal result;
   std::unique_lock lock(mutex_);
-  owner_state& state = owners_[owner];
+  // Live entries are checked first, so a base the driver has handed out again is
+  // never mistaken for a double free.
+  owner_state* state = &owners_[owner];  // bad deallocations count even before any allocation
 
   const entry* holder = entry_containing(at);
   if (holder == nullptr) {
-    const bool freed_before = std::find(state.recently_freed.begin(), state.recently_freed.end(),
-                                        at) != state.recently_freed.end();
+    const bool freed_before =
+        std::find(state->recently_freed.begin(), state->recently_freed.end(), at) !=
+        state->recently_freed.end();
     result.status = freed_before ? removal_status::double_free : removal_status::unknown_pointer;
   } else if (holder->info.owner != owner) {
     result.status = removal_status::wrong_owner;
@@ -111,16 +105,16 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
   }
   if (holder != nullptr) result.found = describe(*holder);
   if (result.status != removal_status::removed) {
-    ++state.stats.deallocation_errors;
+    ++state->stats.deallocation_errors;
     ++totals_.deallocation_errors;
     return result;
   }
 
   auto node = entries_.extract(at);
-  count_deallocation(state.stats, node.mapped().info.requested_bytes,
+  count_deallocation(state->stats, node.mapped().info.requested_bytes,
                      node.mapped().info.mapped_bytes);
   count_deallocation(totals_, node.mapped().info.requested_bytes, node.mapped().info.mapped_bytes);
-  note_freed(state, at);
+  note_freed(*state, at);
   result.allocation = std::move(node.mapped().allocation);
   return result;
 }
@@ -150,12 +144,6 @@ allocation_stats mapping_registry::stats(const void* owner) const {
 allocation_stats mapping_registry::stats() const {
   std::shared_lock lock(mutex_);
   return totals_;
-}
-
-void mapping_registry::count_deallocation_error(const void* owner) {
-  std::unique_lock lock(mutex_);
-  ++owners_[owner].stats.deallocation_errors;
-  ++totals_.deallocation_errors;
 }
 
 std::pair<std::vector<vmm_allocation>, leak_report> mapping_registry::release_all(

@@ -40,7 +40,7 @@ struct allocation_info {
   std::size_t alignment = 0;
   memory_location location;
   const void* owner = nullptr;
-  std::uint64_t sequence = 0;  // process-wide, in order of registration
+  std::uint64_t sequence = 0;  // order of registration in its registry
   bool compressed = false;
   bool imported = false;
   std::vector<chunk_info> chunks;
@@ -96,9 +96,6 @@ class mapping_registry {
   allocation_stats stats(const void* owner) const;
   allocation_stats stats() const;  // all owners together
 
-  // Counts a bad deallocation against the owner's statistics.
-  void count_deallocation_error(const void* owner);
-
   // Moves out everything `owner` still holds, forgets the owner, and returns the
   // allocations (for the caller to destroy outside the lock) with their report.
   std::pair<std::vector<vmm_allocation>, leak_report> release_all(const void* owner);
@@ -117,7 +114,6 @@ class mapping_registry {
   static allocation_info describe(const entry& e);
   const entry* entry_containing(address at) const;
   static void note_freed(owner_state& state, address base);
-  static void forget_freed(owner_state& state, address base);
 
   mutable std::shared_mutex mutex_;
   std::map<address, entry> entries_;

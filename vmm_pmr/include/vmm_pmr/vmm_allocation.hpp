@@ -6,8 +6,9 @@
 //
 // Invariant: chunks are destroyed before reservations (member order), and inside a
 // chunk the mapping before the physical memory, so destruction is always
-// unmap → release → free, and a failure halfway through build() unwinds by the same
-// order without any hand-written cleanup path.
+// unmap → release → free. A failure halfway through build() unwinds its locals in
+// reverse order of construction (unmap → free → release, also an order the driver
+// accepts) without any hand-written cleanup path.
 #pragma once
 
 #include <cstddef>
