@@ -1,0 +1,48 @@
+// The command line of vmm_pmr_bench, parsed and checked.
+//
+// Parsing only checks what can be checked without a device (syntax, ranges, units); the
+// values that depend on the backend (default sizes, growth target) are settled later in
+// run_settings. Every mistake is a usage_error whose message names the option and says
+// what it accepts; main() prints it and exits with status 2.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace vmm_pmr::bench {
+
+enum class backend_request { automatic, cuda, host };
+
+struct bench_options {
+  std::vector<std::string> suites;  // empty: every available suite
+  backend_request backend = backend_request::automatic;
+  bool help = false;
+  bool list = false;
+  bool quick = false;
+  bool progress = true;
+  std::optional<std::vector<std::size_t>> sizes;
+  std::optional<std::size_t> repetitions;
+  std::optional<std::size_t> warmup;
+  std::optional<std::size_t> grow_to;
+  std::optional<std::size_t> churn_operations;
+  std::optional<std::size_t> churn_slots;
+  std::optional<std::uint64_t> seed;
+  std::size_t host_granularity = std::size_t{2} << 20;
+  std::string json_path;
+  std::string csv_path;
+  std::string command_line;  // as typed, for the report header
+};
+
+class usage_error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+bench_options parse_command_line(int argc, const char* const* argv);
+std::string help_text();
+
+}  // namespace vmm_pmr::bench

@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Sanity check of `vmm_pmr_bench --quick --backend=host` (the meson test bench_quick_sanity).
+
+Runs the driver once with --json and --csv, then asserts that every row the host backend
+must produce is present for every configured size, that no number is NaN or infinite,
+that every time is positive and its percentiles ordered, that every ratio is positive
+(and the baseline's exactly 1), and that the CSV holds the same rows as the JSON. It also
+checks that bad command lines exit with status 2 and a message. Fast numbers are not
+checked: --quick shows that everything works, not how fast.
+
+usage: check_quick_report.py PATH/TO/vmm_pmr_bench WORK_DIR
+"""
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+EXPECTED_METHODS = {
+    "latency": ["vmm_resource", "raw_sequence", "mmap_munmap", "malloc_free"],
+    "churn": ["vmm_resource", "raw_sequence", "malloc_free"],
+    "growth": ["raw_doubling_chunks", "raw_granule_chunks", "vmm_resource_copy"],
+}
+BASELINES = {"latency": "raw_sequence", "churn": "raw_sequence", "growth": "raw_doubling_chunks"}
+FRAGMENTATION_METHODS = {"vmm_resource", "raw_sequence"}
+
+failures = []
+
+
+def fail(message):
+    failures.append(message)
+
+
+def refuse_constant(name):
+    raise ValueError(f"JSON holds the non-number {name}")
+
+
+def check_finite_everywhere(value, where):
+    if isinstance(value, float) and not math.isfinite(value):
+        fail(f"{where}: {value} is not finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_finite_everywhere(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_finite_everywhere(item, f"{where}[{index}]")
+
+
+def check_row(suite, row, repetitions):
+    where = f"{suite['name']}/{row.get('method')}/{row.get('size_bytes', '-')}"
+    stats = [row.get(key) for key in ("min", "p10", "median", "p90", "max")]
+    if any(not isinstance(value, (int, float)) for value in stats):
+        fail(f"{where}: missing or non-numeric statistics {stats}")
+        return
+    if stats[0] <= 0:
+        fail(f"{where}: time {stats[0]} is not positive")
+    if stats != sorted(stats):
+        fail(f"{where}: statistics out of order (min, p10, median, p90, max) = {stats}")
+    if row.get("samples") != repetitions:
+        fail(f"{where}: {row.get('samples')} samples, expected {repetitions}")
+    ratio = row.get("ratio")
+    if not isinstance(ratio, (int, float)) or not ratio > 0:
+        fail(f"{where}: ratio {ratio!r} is not a positive number")
+    elif row["method"] == BASELINES[suite["name"]] and abs(ratio - 1) > 1e-12:
+        fail(f"{where}: the baseline's ratio is {ratio}, not 1")
+
+
+def check_suites(report):
+    settings = report["settings"]
+    suites = {suite["name"]: suite for suite in report["suites"]}
+    for name in EXPECTED_METHODS:
+        if name not in suites:
+            fail(f"suite {name} missing from the report")
+    granularity = report["environment"]["granularity_bytes"]
+
+    for name, suite in suites.items():
+        repetitions = settings[name]["repetitions"]
+        if suite["baseline"]["method"] != BASELINES.get(name):
+            fail(f"{name}: baseline {suite['baseline']['method']}, expected {BASELINES.get(name)}")
+        for row in suite["rows"]:
+            check_row(suite, row, repetitions)
+
+    def expect(suite_name, sizes):
+        rows = suites.get(suite_name, {}).get("rows", [])
+        for size in sizes:
+            for method in EXPECTED_METHODS[suite_name]:
+                found = [r for r in rows if r["method"] == method and r.get("size_bytes") == size]
+                if len(found) != 1:
+                    fail(f"{suite_name}: {len(found)} rows for {method} at size {size}, expected 1")
+
+    expect("latency", settings["latency"]["sizes_bytes"])
+    expect("churn", [None])
+    final = -(-settings["growth"]["final_bytes"] // granularity) * granularity
+    expect("growth", [final])
+
+    for row in suites.get("churn", {}).get("rows", []):
+        frag = row.get("fragmentation")
+        if row["method"] in FRAGMENTATION_METHODS and not (isinstance(frag, (int, float)) and frag >= 1):
+            fail(f"churn/{row['method']}: fragmentation {frag!r}, expected a number >= 1")
+    for row in suites.get("growth", {}).get("rows", []):
+        for key in ("bytes_copied", "peak_bytes"):
+            if not isinstance(row.get(key), (int, float)):
+                fail(f"growth/{row['method']}: {key} missing")
+        if row["method"].startswith("raw_") and row.get("bytes_copied") != 0:
+            fail(f"growth/{row['method']}: the raw floor copied {row.get('bytes_copied')} bytes")
+        if row["method"] == "vmm_resource_copy" and not row.get("bytes_copied", 0) > 0:
+            fail("growth/vmm_resource_copy: copied nothing")
+    for suite in suites.values():
+        for note in suite.get("notes", []):
+            if note.startswith("inconsistent"):
+                fail(f"{suite['name']}: {note}")
+
+
+def check_csv(path, report):
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    expected = sum(len(suite["rows"]) for suite in report["suites"])
+    if len(rows) != expected:
+        fail(f"CSV has {len(rows)} rows, the JSON {expected}")
+    for row in rows:
+        for key in ("median", "p10", "p90", "min", "max", "ratio"):
+            try:
+                value = float(row[key])
+            except (KeyError, ValueError):
+                fail(f"CSV {row.get('suite')}/{row.get('method')}: {key} = {row.get(key)!r}")
+                continue
+            if not math.isfinite(value) or value <= 0:
+                fail(f"CSV {row['suite']}/{row['method']}: {key} = {value}")
+
+
+def check_usage_errors(bench):
+    for arguments, expected in [
+        (["--reps=0"], "--reps"),
+        (["--sizes=2MB"], "decimal units"),
+        (["--backend=tpu"], "not a backend"),
+        (["--grow-to=1MiB"], "below 2 MiB"),
+        (["no_such_suite"], "unknown suite"),
+        (["streams"], "not yet available"),
+        (["--json"], "needs a value"),
+        (["--bogus"], "unknown option"),
+    ]:
+        result = subprocess.run([bench, *arguments], capture_output=True, text=True, timeout=30)
+        if result.returncode != 2 or expected not in result.stderr:
+            fail(f"{arguments}: exit {result.returncode}, stderr {result.stderr.strip()!r}; "
+                 f"expected exit 2 and {expected!r}")
+    for arguments in (["--help"], ["--list"]):
+        result = subprocess.run([bench, *arguments], capture_output=True, text=True, timeout=30)
+        if result.returncode != 0 or "latency" not in result.stdout:
+            fail(f"{arguments}: exit {result.returncode}")
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    bench, work_dir = sys.argv[1], sys.argv[2]
+    json_path = os.path.join(work_dir, "bench_quick_sanity.json")
+    csv_path = os.path.join(work_dir, "bench_quick_sanity.csv")
+    command = [bench, "--quick", "--backend=host", "--no-progress",
+               f"--json={json_path}", f"--csv={csv_path}"]
+    print("$", " ".join(command), flush=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=50)
+    print(result.stdout)
+    print(result.stderr, file=sys.stderr)
+    if result.returncode != 0:
+        sys.exit(f"FAILED: vmm_pmr_bench exited with status {result.returncode}")
+
+    with open(json_path) as file:
+        report = json.load(file, parse_constant=refuse_constant)
+    check_finite_everywhere(report, "report")
+    environment = report["environment"]
+    if environment["backend"] != "host":
+        fail(f"backend {environment['backend']!r}, expected 'host'")
+    for key in ("date", "device", "driver", "build_type", "command"):
+        if not environment.get(key):
+            fail(f"environment.{key} is empty")
+    check_suites(report)
+    check_csv(csv_path, report)
+    check_usage_errors(bench)
+
+    if failures:
+        print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)
+        for message in failures:
+            print("  -", message, file=sys.stderr)
+        sys.exit(1)
+    rows = sum(len(suite["rows"]) for suite in report["suites"])
+    print(f"ok: {rows} rows in {len(report['suites'])} suites, all present, finite and positive")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+// The growth suite: one buffer grown from 2 MiB to the final size, doubling each step.
+//
+// A sample is one whole growth, from nothing to a buffer of the final size; freeing the
+// final buffer is left out of the time (it is the same for every method, and not growth).
+// Bytes copied and peak memory held are counted by the suite itself as it goes, since a
+// driver has no per-process counter that would tell them apart from other work; for
+// vmm_resource the peak is also read back from the resource's statistics.
+//
+// The rows:
+//   raw floor, doubling chunks   one reservation of the final size; physical chunks of
+//                                doubling size mapped behind each other, access set per
+//                                chunk. What growth in place can at best cost (baseline).
+//   raw, granule chunks          the same with granularity-sized chunks: the per-handle
+//                                cost that makes growing chunk sizes necessary.
+//   vmm_resource + copy          allocate the doubled size, backend copy, deallocate.
+//   cudaMalloc + cudaMemcpy      the same with the CUDA runtime (GPU only).
+//   in place (device_buffer)     not yet: see add_in_place_growth_row below.
+#include <fmt/format.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cuda_runtime.hpp"
+#include "suite.hpp"
+#include "vmm_pmr/byte_size.hpp"
+#include "vmm_pmr/vmm_resource.hpp"
+
+namespace vmm_pmr::bench {
+namespace {
+
+constexpr double milliseconds_per_second = 1e3;
+
+struct growth_accounting {
+  std::size_t bytes_copied = 0;
+  std::size_t peak_held = 0;
+  std::size_t chunks = 0;
+};
+
+struct growth_method {
+  std::string id;
+  std::string label;
+  timed_method run;
+  // Filled in by every run (they are all identical), read once afterwards.
+  std::shared_ptr<growth_accounting> accounting = std::make_shared<growth_accounting>();
+};
+
+// Sizes of the chunks mapped one behind the other: the first `initial`, then each as
+// large as everything before it (so the buffer doubles), the last cut to fit `final_size`.
+std::vector<std::size_t> doubling_chunks(std::size_t initial, std::size_t final_size) {
+  std::vector<std::size_t> chunks;
+  std::size_t mapped = 0;
+  while (mapped < final_size) {
+    const std::size_t chunk = std::min(mapped == 0 ? initial : mapped, final_size - mapped);
+    chunks.push_back(chunk);
+    mapped += chunk;
+  }
+  return chunks;
+}
+
+std::vector<std::size_t> equal_chunks(std::size_t chunk, std::size_t final_size) {
+  return std::vector<std::size_t>(final_size / chunk, chunk);
+}
+
+// The raw floor: reserve once, map `chunks` behind each other, grant access per chunk.
+timed_method raw_chunked_growth(backend& driver, const resolved_options& options,
+                                std::size_t final_size, std::vector<std::size_t> chunks,
+                                std::shared_ptr<growth_accounting> accounting) {
+  return
+      [&driver, &options, final_size, chunks = std::move(chunks), accounting](std::size_t growths) {
+        double seconds = 0;
+        for (std::size_t g = 0; g < growths; ++g) {
+          std::vector<physical_handle> handles;
+          handles.reserve(chunks.size());
+          address base = 0;
+          seconds += seconds_to_run([&] {
+            base = driver.reserve_address_range(final_size, options.reservation_alignment, 0);
+            std::size_t offset = 0;
+            for (const std::size_t chunk : chunks) {
+              handles.push_back(driver.create(chunk, options.properties));
+              driver.map(base + offset, chunk, 0, handles.back());
+              driver.set_access(base + offset, chunk, options.access);
+              offset += chunk;
+            }
+          });
+          std::size_t offset = 0;
+          for (std::size_t i = 0; i < handles.size(); ++i) {
+            driver.unmap(base + offset, chunks[i]);
+            driver.release(handles[i]);
+            offset += chunks[i];
+          }
+          driver.free_address_range(base, final_size);
+        }
+        *accounting = {.bytes_copied = 0, .peak_held = final_size, .chunks = chunks.size()};
+        return seconds;
+      };
+}
+
+timed_method vmm_resource_copy_growth(vmm_resource& resource, std::size_t initial,
+                                      std::size_t final_size,
+                                      std::shared_ptr<growth_accounting> accounting) {
+  return [&resource, initial, final_size, accounting](std::size_t growths) {
+    double seconds = 0;
+    for (std::size_t g = 0; g < growths; ++g) {
+      growth_accounting counted;
+      void* buffer = nullptr;
+      std::size_t size = 0;
+      seconds += seconds_to_run([&] {
+        size = initial;
+        buffer = resource.allocate(size);
+        counted.peak_held = size;
+        while (size < final_size) {
+          const std::size_t grown = std::min(size * 2, final_size);
+          void* larger = resource.allocate(grown);
+          resource.driver().copy(reinterpret_cast<address>(larger),
+                                 reinterpret_cast<address>(buffer), size);
+          counted.bytes_copied += size;
+          counted.peak_held = std::max(counted.peak_held, size + grown);
+          resource.deallocate(buffer, size);
+          buffer = larger;
+          size = grown;
+        }
+      });
+      resource.deallocate(buffer, size);
+      *accounting = counted;
+    }
+    return seconds;
+  };
+}
+
+#if VMM_PMR_BENCH_WITH_CUDART
+timed_method cuda_malloc_copy_growth(std::size_t initial, std::size_t final_size,
+                                     std::shared_ptr<growth_accounting> accounting) {
+  return [initial, final_size, accounting](std::size_t growths) {
+    double seconds = 0;
+    for (std::size_t g = 0; g < growths; ++g) {
+      growth_accounting counted;
+      void* buffer = nullptr;
+      std::size_t size = 0;
+      seconds += seconds_to_run([&] {
+        size = initial;
+        cudart::check(cudaMalloc(&buffer, size), "cudaMalloc");
+        counted.peak_held = size;
+        while (size < final_size) {
+          const std::size_t grown = std::min(size * 2, final_size);
+          void* larger = nullptr;
+          cudart::check(cudaMalloc(&larger, grown), "cudaMalloc");
+          cudart::check(cudaMemcpy(larger, buffer, size, cudaMemcpyDeviceToDevice), "cudaMemcpy");
+          counted.bytes_copied += size;
+          counted.peak_held = std::max(counted.peak_held, size + grown);
+          cudart::check(cudaFree(buffer), "cudaFree");
+          buffer = larger;
+          size = grown;
+        }
+        // cudaMemcpy between device buffers may return before the copy is done.
+        cudart::check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+      });
+      cudart::check(cudaFree(buffer), "cudaFree");
+      *accounting = counted;
+    }
+    return seconds;
+  };
+}
+#endif
+
+// On the host backend every physical handle is a memfd: a growth in granule-sized chunks
+// holds final/granularity descriptors at once, which can exceed the process's limit.
+bool enough_file_descriptors(std::size_t handles) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return false;
+  return limit.rlim_cur == RLIM_INFINITY || handles + 64 <= limit.rlim_cur;
+}
+
+// Growth in place: device_buffer (issue 5) grows by mapping new physical memory behind
+// the current mapping. Its row belongs here, measured against the floor with its bytes
+// copied (zero), its peak (the final size) and its pointer unchanged. Until that buffer
+// exists the suite says so instead of measuring a stand-in under its name.
+void add_in_place_growth_row(suite_result& result) {
+  result.notes.push_back(
+      "no 'in place' row yet: device_buffer, which grows by mapping behind its current pages, "
+      "arrives with issue 5");
+}
+
+}  // namespace
+
+suite_result run_growth_suite(suite_context& context) {
+  const growth_settings& settings = context.settings.growth;
+  backend& driver = *context.vmm_backend;
+  vmm_resource resource(context.vmm_backend);
+  const resolved_options options = resolve_options(vmm_options{}, driver);
+  const std::size_t granularity = options.granularity;
+  const std::size_t initial = *round_up(settings.initial_size, granularity);
+  const std::size_t final_size = std::max(*round_up(settings.final_size, granularity), initial);
+
+  suite_result result;
+  result.suite = "growth";
+  result.title = fmt::format("one buffer grown from {} to {}, doubling", format_bytes(initial),
+                             format_bytes(final_size));
+  result.unit = "ms";
+  result.per = "growth";
+  result.size_heading = "final size";
+  result.baseline_method = "raw_doubling_chunks";
+  result.baseline_label = "raw floor (doubling chunks)";
+  result.parameters = {
+      {"repetitions", std::to_string(settings.sampling.repetitions)},
+      {"warm-up", std::to_string(settings.sampling.warmup)},
+  };
+
+  std::vector<growth_method> methods;
+  methods.push_back({"raw_doubling_chunks", "raw floor (doubling chunks)", {}});
+  methods.back().run = raw_chunked_growth(
+      driver, options, final_size, doubling_chunks(initial, final_size), methods.back().accounting);
+  const std::size_t granules = final_size / granularity;
+  if (context.on_gpu || enough_file_descriptors(granules)) {
+    methods.push_back(
+        {"raw_granule_chunks", fmt::format("raw, {} chunks", format_bytes(granularity)), {}});
+    methods.back().run =
+        raw_chunked_growth(driver, options, final_size, equal_chunks(granularity, final_size),
+                           methods.back().accounting);
+  } else {
+    result.notes.push_back(fmt::format(
+        "no '{} chunks' row: it needs {} memfds open at once, above this process's limit "
+        "(ulimit -n)",
+        format_bytes(granularity), granules));
+  }
+  add_in_place_growth_row(result);
+  methods.push_back({"vmm_resource_copy", "vmm_resource + backend copy", {}});
+  methods.back().run =
+      vmm_resource_copy_growth(resource, initial, final_size, methods.back().accounting);
+  if (context.runtime_baselines) {
+#if VMM_PMR_BENCH_WITH_CUDART
+    methods.push_back({"cudaMalloc_copy", "cudaMalloc + cudaMemcpy D2D", {}});
+    methods.back().run = cuda_malloc_copy_growth(initial, final_size, methods.back().accounting);
+#endif
+  } else if (context.on_gpu) {
+    result.notes.push_back(
+        "no cudaMalloc row: the CUDA runtime is not usable here (see the header's runtime line)");
+  } else {
+    result.notes.push_back(
+        "host backend: the copy is a memmove that faults in every page it reads and writes, "
+        "while the raw rows map pages they never touch");
+  }
+
+  std::vector<timed_method> timed;
+  for (const growth_method& method : methods) timed.push_back(method.run);
+  const std::vector<timed_samples> samples =
+      sample_interleaved(settings.sampling, timed, [&](std::size_t done, std::size_t total) {
+        context.progress.show(result.suite, fmt::format("growths to {}", format_bytes(final_size)),
+                              done, total);
+      });
+
+  for (std::size_t m = 0; m < methods.size(); ++m) {
+    result_row row = measured_row(methods[m].id, methods[m].label, final_size, samples[m],
+                                  milliseconds_per_second);
+    const growth_accounting& counted = *methods[m].accounting;
+    row.metrics = {
+        {"bytes_copied", "copied", metric_kind::bytes, static_cast<double>(counted.bytes_copied)},
+        {"peak_bytes", "peak held", metric_kind::bytes, static_cast<double>(counted.peak_held)},
+    };
+    if (counted.chunks != 0) {
+      row.metrics.push_back(
+          {"chunks", "chunks", metric_kind::count, static_cast<double>(counted.chunks)});
+    }
+    result.rows.push_back(std::move(row));
+  }
+  result.compute_ratios();
+
+  const allocation_stats stats = resource.stats();
+  const result_row* copy_row = nullptr;
+  for (const result_row& row : result.rows) {
+    if (row.method == "vmm_resource_copy") copy_row = &row;
+  }
+  if (copy_row != nullptr &&
+      static_cast<double>(stats.peak_mapped_bytes) != copy_row->find_metric("peak_bytes")->value) {
+    result.notes.push_back(fmt::format(
+        "inconsistent: vmm_resource reports a peak of {} mapped, the suite counted {}",
+        format_bytes(stats.peak_mapped_bytes),
+        format_bytes(static_cast<std::size_t>(copy_row->find_metric("peak_bytes")->value))));
+  }
+  return result;
+}
+
+}  // namespace vmm_pmr::bench
