@@ -103,8 +103,8 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
   } else {
     result.status = removal_status::removed;
   }
-  if (holder != nullptr) result.found = describe(*holder);
   if (result.status != removal_status::removed) {
+    if (holder != nullptr) result.found = describe(*holder);
     ++state->stats.deallocation_errors;
     ++totals_.deallocation_errors;
     return result;
