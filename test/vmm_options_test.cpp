@@ -117,7 +117,7 @@ TEST_CASE("host and host-NUMA locations need the device's support", "[vmm_option
   numa.location = vmm_pmr::memory_location::on_host_numa(0);
   CHECK_THROWS_MATCHES(
       vmm_pmr::vmm_resource(host_with([](auto& a) { a.host_numa_id = 3; }), numa),
-      vmm_pmr::unsupported_error, message_contains("host_numa 0", "NUMA id is 3"));
+      vmm_pmr::unsupported_error, message_contains("host NUMA node 0", "NUMA id is 3"));
 
   numa.location = vmm_pmr::memory_location::on_host_numa(-2);
   CHECK_THROWS_AS(
@@ -227,6 +227,6 @@ TEST_CASE("options format as one readable line", "[vmm_options]") {
                     {0, vmm_pmr::access_mode::read_write}};
   options.granularity = vmm_pmr::granularity_choice::multiple_of(4 << 20);
   const std::string text = fmt::format("{}", options);
-  CHECK_THAT(text, ContainsSubstring("host_numa 1") && ContainsSubstring("posix_fd|fabric") &&
+  CHECK_THAT(text, ContainsSubstring("host NUMA node 1") && ContainsSubstring("posix_fd|fabric") &&
                        ContainsSubstring("host: read") && ContainsSubstring("4 MiB"));
 }

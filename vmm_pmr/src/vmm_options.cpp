@@ -140,33 +140,6 @@ std::size_t resolve_granularity(const granularity_choice& choice, const backend&
 
 }  // namespace
 
-std::string to_string(const memory_location& location) {
-  switch (location.kind) {
-    case location_kind::device: return fmt::format("device {}", location.id);
-    case location_kind::host: return "host";
-    case location_kind::host_numa: return fmt::format("host_numa {}", location.id);
-    case location_kind::host_numa_current: return "host_numa_current";
-  }
-  return "unknown";
-}
-
-std::string to_string(handle_types types) {
-  if (types == handle_types::none) return "none";
-  std::vector<const char*> names;
-  if (contains(types, handle_types::posix_fd)) names.push_back("posix_fd");
-  if (contains(types, handle_types::fabric)) names.push_back("fabric");
-  return fmt::format("{}", fmt::join(names, "|"));
-}
-
-std::string to_string(access_mode mode) {
-  switch (mode) {
-    case access_mode::none: return "none";
-    case access_mode::read: return "read";
-    case access_mode::read_write: return "read_write";
-  }
-  return "unknown";
-}
-
 resolved_options resolve_options(const vmm_options& options, const backend& owner) {
   check_ordinal(options.device, owner, "device");
   resolved_options resolved;

@@ -8,34 +8,30 @@
 #include <cstddef>
 
 #include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/detail/owned_backend_object.hpp"
 
 namespace vmm_pmr {
+
+namespace detail {
+void free_address_range(backend& owner, std::uint64_t base, std::size_t size) noexcept;
+}
 
 class address_range {
  public:
   address_range() = default;
   // `alignment` 0: the backend's granularity. A nonzero `hint` is only a wish; check
   // base() when the address matters.
-  address_range(backend& owner, std::size_t size, std::size_t alignment = 0, address hint = 0);
+  address_range(backend& owner, std::size_t size, std::size_t alignment = 0, address hint = 0)
+      : object_(owner, owner.reserve_address_range(size, alignment, hint), size) {}
 
-  address_range(const address_range&) = delete;
-  address_range& operator=(const address_range&) = delete;
-  address_range(address_range&& other) noexcept;
-  address_range& operator=(address_range&& other) noexcept;
-  ~address_range();
-
-  explicit operator bool() const noexcept { return backend_ != nullptr; }
-  address base() const noexcept { return base_; }
-  std::size_t size() const noexcept { return size_; }
-  address end() const noexcept { return base_ + size_; }
-  bool contains(address at) const noexcept { return at >= base_ && at < end(); }
+  explicit operator bool() const noexcept { return static_cast<bool>(object_); }
+  address base() const noexcept { return object_.key(); }
+  std::size_t size() const noexcept { return object_.size(); }
+  address end() const noexcept { return base() + size(); }
+  bool contains(address at) const noexcept { return at >= base() && at < end(); }
 
  private:
-  void reset() noexcept;
-
-  backend* backend_ = nullptr;
-  address base_ = 0;
-  std::size_t size_ = 0;
+  detail::owned_backend_object<&detail::free_address_range> object_;
 };
 
 }  // namespace vmm_pmr

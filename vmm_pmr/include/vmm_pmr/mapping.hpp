@@ -10,33 +10,31 @@
 #include <cstddef>
 
 #include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/detail/owned_backend_object.hpp"
 #include "vmm_pmr/physical_memory.hpp"
 
 namespace vmm_pmr {
+
+namespace detail {
+void unmap(backend& owner, std::uint64_t base, std::size_t size) noexcept;
+}
 
 class mapping {
  public:
   mapping() = default;
   mapping(backend& owner, address at, const physical_memory& memory, std::size_t offset,
-          std::size_t size);
+          std::size_t size) {
+    owner.map(at, size, offset, memory.handle());
+    object_ = {owner, at, size};
+  }
 
-  mapping(const mapping&) = delete;
-  mapping& operator=(const mapping&) = delete;
-  mapping(mapping&& other) noexcept;
-  mapping& operator=(mapping&& other) noexcept;
-  ~mapping();
-
-  explicit operator bool() const noexcept { return backend_ != nullptr; }
-  address base() const noexcept { return base_; }
-  std::size_t size() const noexcept { return size_; }
-  address end() const noexcept { return base_ + size_; }
+  explicit operator bool() const noexcept { return static_cast<bool>(object_); }
+  address base() const noexcept { return object_.key(); }
+  std::size_t size() const noexcept { return object_.size(); }
+  address end() const noexcept { return base() + size(); }
 
  private:
-  void reset() noexcept;
-
-  backend* backend_ = nullptr;
-  address base_ = 0;
-  std::size_t size_ = 0;
+  detail::owned_backend_object<&detail::unmap> object_;
 };
 
 }  // namespace vmm_pmr

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 namespace vmm_pmr {
@@ -65,5 +66,12 @@ enum class compression : std::uint8_t {
   preferred,  // ask; use what the driver grants (see allocation_info::compressed)
   required,   // ask; an allocation the driver does not make compressible is an error
 };
+
+// For messages: "device 0", "host", "host NUMA node 1", "host NUMA node of the calling thread".
+std::string to_string(const memory_location& location);
+// "none", "posix_fd", "posix_fd|fabric".
+std::string to_string(handle_types types);
+// "none", "read", "read_write".
+std::string to_string(access_mode mode);
 
 }  // namespace vmm_pmr

@@ -7,33 +7,29 @@
 #include <cstddef>
 
 #include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/detail/owned_backend_object.hpp"
 
 namespace vmm_pmr {
+
+namespace detail {
+void release_physical_memory(backend& owner, std::uint64_t handle, std::size_t size) noexcept;
+}
 
 class physical_memory {
  public:
   physical_memory() = default;
-  physical_memory(backend& owner, std::size_t size, const physical_properties& props);
+  physical_memory(backend& owner, std::size_t size, const physical_properties& props)
+      : object_(owner, owner.create(size, props), size) {}
   // Takes ownership of a handle the backend already made (an import).
   static physical_memory adopt(backend& owner, physical_handle handle, std::size_t size);
 
-  physical_memory(const physical_memory&) = delete;
-  physical_memory& operator=(const physical_memory&) = delete;
-  physical_memory(physical_memory&& other) noexcept;
-  physical_memory& operator=(physical_memory&& other) noexcept;
-  ~physical_memory();
-
-  explicit operator bool() const noexcept { return backend_ != nullptr; }
-  physical_handle handle() const noexcept { return handle_; }
-  std::size_t size() const noexcept { return size_; }
-  backend* owner() const noexcept { return backend_; }
+  explicit operator bool() const noexcept { return static_cast<bool>(object_); }
+  physical_handle handle() const noexcept { return object_.key(); }
+  std::size_t size() const noexcept { return object_.size(); }
+  backend* owner() const noexcept { return object_.owner(); }
 
  private:
-  void reset() noexcept;
-
-  backend* backend_ = nullptr;
-  physical_handle handle_ = 0;
-  std::size_t size_ = 0;
+  detail::owned_backend_object<&detail::release_physical_memory> object_;
 };
 
 }  // namespace vmm_pmr

@@ -73,9 +73,6 @@ struct resolved_options {
 // options and unsupported_error for what the device cannot do.
 resolved_options resolve_options(const vmm_options& options, const backend& owner);
 
-std::string to_string(const memory_location& location);
-std::string to_string(handle_types types);
-std::string to_string(access_mode mode);
 // "device 0, location host, pinned, granularity recommended, ..." — also what fmt prints.
 std::string to_string(const vmm_options& options);
 
