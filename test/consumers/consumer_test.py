@@ -33,6 +33,7 @@ SNIPPETS = [
     "meson_subproject/meson.build",
     "pkg_config/build.sh",
     "cmake_find_package/CMakeLists.txt",
+    "../../examples/share_between_processes.cpp",  # README "Sharing memory between processes"
 ]
 EXPECTED_OUTPUT = "sum 499500; "
 SKIP = 77

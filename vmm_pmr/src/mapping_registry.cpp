@@ -126,6 +126,15 @@ std::optional<allocation_info> mapping_registry::find(const void* pointer) const
   return describe(*holder);
 }
 
+bool mapping_registry::with_allocation_containing(
+    const void* pointer, const std::function<void(const allocation_info&)>& function) const {
+  std::shared_lock lock(mutex_);
+  const entry* holder = entry_containing(reinterpret_cast<address>(pointer));
+  if (holder == nullptr) return false;
+  function(describe(*holder));
+  return true;
+}
+
 std::vector<allocation_info> mapping_registry::live(const void* owner) const {
   std::shared_lock lock(mutex_);
   std::vector<allocation_info> infos;

@@ -1,10 +1,13 @@
 #include "vmm_pmr/vmm_resource.hpp"
 
+#include <fcntl.h>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdio>
+#include <iterator>
+#include <string>
 
 #include "vmm_pmr/byte_size.hpp"
 #include "vmm_pmr/cuda_backend.hpp"
@@ -78,20 +81,40 @@ vmm_resource::~vmm_resource() {
 }
 
 // Some refusals only the driver can tell (managed memory, compression that is
-// silently not granted, a location the attributes do not cover): one granule made
-// and released here turns them into a construction-time error.
+// silently not granted, a location the attributes do not cover, fabric memory without
+// an IMEX channel): one granule made and released here turns them into a
+// construction-time error.
 void vmm_resource::probe_options() {
   try {
-    physical_memory probe(*backend_, resolved_.granularity, resolved_.properties);
-    if (options_.compression == compression::required &&
-        !backend_->properties_of(probe.handle()).compressible) {
-      throw unsupported_error(fmt::format(
-          "compression required: {} did not make a {} probe allocation compressible",
-          device_label(resolved_.device), format_bytes(resolved_.granularity)));
-    }
+    probe(resolved_.properties);
   } catch (const driver_error& failure) {
+    // Fabric handles need an IMEX channel that the device attribute does not reveal
+    // (driver 580: CUDA_ERROR_NOT_PERMITTED). Asked for posix_fd too, the resource
+    // carries on with posix_fd alone, as NCCL does; shareable() tells.
+    constexpr handle_types both = handle_types::posix_fd | handle_types::fabric;
+    if (contains(resolved_.properties.shareable, both)) {
+      physical_properties without_fabric = resolved_.properties;
+      without_fabric.shareable = handle_types::posix_fd;
+      try {
+        probe(without_fabric);
+        resolved_.properties = without_fabric;
+        return;
+      } catch (const driver_error&) {
+        // Not fabric's fault then: report the first refusal below.
+      }
+    }
     throw unsupported_error(fmt::format("options [{}] refused by {}: {}", options_,
                                         device_label(resolved_.device), failure.what()));
+  }
+}
+
+void vmm_resource::probe(const physical_properties& properties) const {
+  physical_memory granule(*backend_, resolved_.granularity, properties);
+  if (options_.compression == compression::required &&
+      !backend_->properties_of(granule.handle()).compressible) {
+    throw unsupported_error(
+        fmt::format("compression required: {} did not make a {} probe allocation compressible",
+                    device_label(resolved_.device), format_bytes(resolved_.granularity)));
   }
 }
 
@@ -195,6 +218,251 @@ std::optional<allocation_info> vmm_resource::find(const void* pointer) const {
   std::optional<allocation_info> info = registry_.find(pointer);
   if (info && info->owner != this) return std::nullopt;
   return info;
+}
+
+void vmm_resource::with_own_allocation(
+    const void* pointer, bool interior_allowed, std::string_view operation,
+    const std::function<void(const allocation_info&)>& function) const {
+  const auto at = reinterpret_cast<address>(pointer);
+  std::string problem;
+  const bool live = registry_.with_allocation_containing(pointer, [&](const allocation_info& info) {
+    if (info.owner != this) {
+      problem = fmt::format("it belongs to another resource (allocation {:#x}, {})", info.base,
+                            format_bytes(info.requested_bytes));
+    } else if (!interior_allowed && info.base != at) {
+      problem = fmt::format(
+          "it is an interior pointer, {} B into the allocation at {:#x}; pass "
+          "the allocation's start",
+          at - info.base, info.base);
+    } else {
+      function(info);
+    }
+  });
+  if (!live) problem = "unknown pointer: no live allocation holds it";
+  if (!problem.empty()) {
+    throw invalid_argument(fmt::format("vmm_resource::{}({}) on {}: {}", operation, pointer,
+                                       device_label(resolved_.device), problem));
+  }
+}
+
+exported_allocation vmm_resource::export_allocation(const void* pointer,
+                                                    handle_types preferred) const {
+  const std::string request =
+      fmt::format("vmm_resource::export_allocation({}, preferred {}) on {}", pointer,
+                  to_string(preferred), device_label(resolved_.device));
+  if (preferred != handle_types::posix_fd && preferred != handle_types::fabric) {
+    throw invalid_argument(request +
+                           ": preferred must be exactly one handle type, posix_fd or fabric");
+  }
+  const handle_types carried = shareable();
+  if (carried == handle_types::none) {
+    throw unsupported_error(request +
+                            ": this resource's allocations carry no shareable handle type; set "
+                            "vmm_options::shareable (e.g. handle_types::posix_fd) when "
+                            "constructing the resource");
+  }
+  const handle_types other =
+      preferred == handle_types::fabric ? handle_types::posix_fd : handle_types::fabric;
+  const handle_types first_choice = contains(carried, preferred) ? preferred : other;
+
+  exported_allocation exported;
+  try {
+    with_own_allocation(pointer, false, "export_allocation", [&](const allocation_info& info) {
+      if (info.imported) {
+        throw unsupported_error(
+            request +
+            ": the allocation was imported; imported allocations are not exported again. "
+            "Forward the exported_allocation it was imported from (its fds stay valid)");
+      }
+      try {
+        exported = export_chunks(info, first_choice);
+      } catch (const driver_error&) {
+        // NCCL's fallback: a refused fabric export is retried as posix_fd.
+        if (first_choice != handle_types::fabric || !contains(carried, handle_types::posix_fd)) {
+          throw;
+        }
+        exported = export_chunks(info, handle_types::posix_fd);
+      }
+    });
+  } catch (const driver_error& failure) {
+    throw driver_error(failure.call(), failure.result_name(), failure.result_code(),
+                       failure.detail().empty() ? request : failure.detail() + "; in " + request);
+  }
+  return exported;
+}
+
+exported_allocation vmm_resource::export_chunks(const allocation_info& allocation,
+                                                handle_types type) const {
+  exported_allocation exported;
+  shared_allocation_descriptor& descriptor = exported.descriptor;
+  descriptor.handle_type = type;
+  descriptor.granularity = resolved_.granularity;
+  descriptor.requested_bytes = allocation.requested_bytes;
+  descriptor.chunk_sizes.reserve(allocation.chunks.size());
+  // Reserved up front: once the driver has made an fd, nothing may throw before a
+  // unique_fd owns it.
+  exported.fds.reserve(type == handle_types::posix_fd ? allocation.chunks.size() : 0);
+  descriptor.fabric_handles.reserve(type == handle_types::fabric ? allocation.chunks.size() : 0);
+  for (const chunk_info& chunk : allocation.chunks) {
+    descriptor.chunk_sizes.push_back(chunk.size);
+    const shareable_handle handle = backend_->export_handle(chunk.handle, type);
+    if (type == handle_types::posix_fd) {
+      exported.fds.emplace_back(handle.fd);
+      // Like every fd the library hands out: not inherited by programs this process
+      // starts (the host backend's are already; the driver's may not be).
+      fcntl(handle.fd, F_SETFD, fcntl(handle.fd, F_GETFD) | FD_CLOEXEC);
+    } else {
+      auto& fabric = descriptor.fabric_handles.emplace_back();
+      std::copy(std::begin(handle.fabric), std::end(handle.fabric), fabric.begin());
+    }
+  }
+  return exported;
+}
+
+void* vmm_resource::import_allocation(const exported_allocation& shared) {
+  const shared_allocation_descriptor& descriptor = shared.descriptor;
+  const std::string request = fmt::format(
+      "vmm_resource::import_allocation({} {} chunk{}, {}) on {}", descriptor.chunk_sizes.size(),
+      to_string(descriptor.handle_type), descriptor.chunk_sizes.size() == 1 ? "" : "s",
+      format_bytes(descriptor.mapped_bytes()), device_label(resolved_.device));
+  try {
+    descriptor.validate();
+  } catch (const invalid_argument& inconsistent) {
+    throw invalid_argument(request + ": " + inconsistent.what());
+  }
+
+  const bool posix_fd = descriptor.handle_type == handle_types::posix_fd;
+  const device_attributes& device = resolved_.device;
+  if (posix_fd ? !device.posix_fd_handles : !device.fabric_handles) {
+    throw unsupported_error(fmt::format("{}: {} cannot import {} handles", request,
+                                        device_label(device), to_string(descriptor.handle_type)));
+  }
+  const std::size_t expected_fds = posix_fd ? descriptor.chunk_sizes.size() : 0;
+  if (shared.fds.size() != expected_fds) {
+    throw invalid_argument(fmt::format("{}: {} fds for {} {} chunks (expected {})", request,
+                                       shared.fds.size(), descriptor.chunk_sizes.size(),
+                                       to_string(descriptor.handle_type), expected_fds));
+  }
+  for (std::size_t i = 0; i < shared.fds.size(); ++i) {
+    // A closed fd would reach the driver as whatever fd number is reused next.
+    const int fd = shared.fds[i].get();
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
+      throw invalid_argument(fmt::format(
+          "{}: the fd of chunk {} ({}) is not an open file descriptor", request, i, fd));
+    }
+  }
+  const std::size_t minimum =
+      backend_->granularity(resolved_.properties, granularity_kind::minimum);
+  if (descriptor.granularity % minimum != 0) {
+    throw invalid_argument(fmt::format(
+        "{}: the exporter's granularity ({}) is not a multiple of {}'s minimum granularity ({}), "
+        "so its chunks cannot be mapped here",
+        request, format_bytes(descriptor.granularity), device_label(device),
+        format_bytes(minimum)));
+  }
+
+  std::vector<shareable_handle> handles(descriptor.chunk_sizes.size());
+  for (std::size_t i = 0; i < handles.size(); ++i) {
+    handles[i].type = descriptor.handle_type;
+    if (posix_fd) {
+      handles[i].fd = shared.fds[i].get();
+    } else {
+      std::copy(descriptor.fabric_handles[i].begin(), descriptor.fabric_handles[i].end(),
+                handles[i].fabric);
+    }
+  }
+
+  try {
+    vmm_allocation allocation =
+        vmm_allocation::import(*backend_, handles, descriptor.chunk_sizes,
+                               resolved_.reservation_alignment, resolved_.access);
+    physical_properties imported{.location = resolved_.properties.location};
+    try {
+      imported = backend_->properties_of(allocation.chunks().front().memory.handle());
+    } catch (const driver_error&) {
+      // Only informational (find().location): the memory is mapped and usable anyway.
+    }
+    const address base = registry_.add(this, std::move(allocation),
+                                       {.requested_bytes = descriptor.requested_bytes,
+                                        .alignment = resolved_.reservation_alignment,
+                                        .location = imported.location,
+                                        .compressed = imported.compressible,
+                                        .imported = true});
+    return reinterpret_cast<void*>(base);
+  } catch (const out_of_memory& failure) {
+    throw out_of_memory(fmt::format("{}: out of memory ({}); this resource holds {}", request,
+                                    failure.what(), stats()));
+  } catch (const driver_error& failure) {
+    throw driver_error(failure.call(), failure.result_name(), failure.result_code(),
+                       failure.detail().empty() ? request : failure.detail() + "; in " + request);
+  }
+}
+
+void vmm_resource::check_accessor(int device, std::string_view operation) const {
+  if (device == access_grant::host_cpu) return;
+  const int count = backend_->device_count();
+  if (device < 0 || device >= count) {
+    throw invalid_argument(fmt::format(
+        "vmm_resource::{}: device {} does not exist: the {} backend has {} device{} (the host "
+        "CPU is access_grant::host_cpu, {})",
+        operation, device, backend_->name(), count, count == 1 ? "" : "s", access_grant::host_cpu));
+  }
+}
+
+void vmm_resource::set_access(const void* pointer, std::span<const access_grant> grants) {
+  for (std::size_t i = 0; i < grants.size(); ++i) {
+    check_accessor(grants[i].device, "set_access");
+    for (std::size_t j = 0; j < i; ++j) {
+      if (grants[j].device == grants[i].device) {
+        throw invalid_argument(fmt::format("vmm_resource::set_access: {} is named twice",
+                                           grants[i].device == access_grant::host_cpu
+                                               ? std::string("the host CPU")
+                                               : fmt::format("device {}", grants[i].device)));
+      }
+    }
+  }
+  try {
+    with_own_allocation(pointer, false, "set_access", [&](const allocation_info& info) {
+      const bool host_memory = info.location.kind != location_kind::device;
+      for (const access_grant& grant : grants) {
+        if (grant.device == access_grant::host_cpu && !host_memory) {
+          throw invalid_argument(fmt::format(
+              "vmm_resource::set_access({}): the host CPU cannot be granted access to memory at "
+              "location {}",
+              pointer, to_string(info.location)));
+        }
+      }
+      if (grants.empty()) return;
+      // One call per contiguous run of chunks: the driver's cost is per call.
+      std::size_t run = 0;
+      while (run < info.chunks.size()) {
+        std::size_t end = run + 1;
+        address run_end = info.chunks[run].base + info.chunks[run].size;
+        while (end < info.chunks.size() && info.chunks[end].base == run_end) {
+          run_end += info.chunks[end].size;
+          ++end;
+        }
+        backend_->set_access(info.chunks[run].base, run_end - info.chunks[run].base, grants);
+        run = end;
+      }
+    });
+  } catch (const driver_error& failure) {
+    const std::string request =
+        fmt::format("vmm_resource::set_access({}) on {}", pointer, device_label(resolved_.device));
+    throw driver_error(failure.call(), failure.result_name(), failure.result_code(),
+                       failure.detail().empty() ? request : failure.detail() + "; in " + request);
+  }
+}
+
+access_mode vmm_resource::access(const void* pointer, int device) const {
+  check_accessor(device, "access");
+  access_mode mode = access_mode::none;
+  with_own_allocation(pointer, true, "access", [&](const allocation_info& info) {
+    // The CPU is never granted device memory; the driver need not be asked.
+    if (device == access_grant::host_cpu && info.location.kind == location_kind::device) return;
+    mode = backend_->get_access(reinterpret_cast<address>(pointer), device);
+  });
+  return mode;
 }
 
 }  // namespace vmm_pmr

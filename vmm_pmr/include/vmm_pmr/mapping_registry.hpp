@@ -8,12 +8,17 @@
 //
 // Invariant: the entries' address ranges never overlap (the backend hands out
 // disjoint reservations), so the entry holding a pointer is the last one whose base
-// is not above it. Driver calls never run under the registry's lock: allocations are
-// moved in after they are built and moved out before they are destroyed.
+// is not above it. allocate and deallocate never call the driver under the registry's
+// lock: allocations are moved in after they are built and moved out before they are
+// destroyed. Operations on a live allocation that need the driver (export, set_access,
+// the access query) run through with_allocation_containing(), under the shared lock,
+// so the entry cannot be removed and its memory released meanwhile; they only delay
+// add/remove, never each other.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -92,6 +97,12 @@ class mapping_registry {
   removal remove(const void* owner, const void* pointer, std::size_t bytes);
 
   std::optional<allocation_info> find(const void* pointer) const;
+  // Runs `function` on the live allocation holding `pointer` (any interior pointer)
+  // while holding the shared lock, so the allocation stays live until it returns; false
+  // (and no call) when no live allocation holds it. `function` may call the backend but
+  // must not call back into this registry.
+  bool with_allocation_containing(
+      const void* pointer, const std::function<void(const allocation_info&)>& function) const;
   std::vector<allocation_info> live(const void* owner) const;
   allocation_stats stats(const void* owner) const;
   allocation_stats stats() const;  // all owners together

@@ -2,7 +2,8 @@
 //
 // A fresh allocation is one reservation holding one chunk (physical memory + its
 // mapping). A grown one may hold several chunks and several reservations; each
-// reservation is still freed with its exact (base, size).
+// reservation is still freed with its exact (base, size). An imported one is one
+// reservation holding one chunk per handle another process exported, back to back.
 //
 // Invariant: chunks are destroyed before reservations (member order), and inside a
 // chunk the mapping before the physical memory, so destruction is always
@@ -36,6 +37,14 @@ class vmm_allocation {
   static vmm_allocation build(backend& owner, std::size_t size, std::size_t alignment,
                               const physical_properties& props,
                               std::span<const access_grant> access);
+
+  // Maps memory exported elsewhere: reserves the chunks' total size once, imports each
+  // handle and maps it at its offset, in order, then sets access once over the whole
+  // contiguous range. The handles' fds stay the caller's. Throws what the backend throws
+  // (a driver_error's detail says which chunk); nothing is left behind then.
+  static vmm_allocation import(backend& owner, std::span<const shareable_handle> handles,
+                               std::span<const std::size_t> chunk_sizes, std::size_t alignment,
+                               std::span<const access_grant> access);
 
   vmm_allocation(vmm_allocation&&) noexcept = default;
   // Not defaulted: member-wise assignment would free the old reservations while

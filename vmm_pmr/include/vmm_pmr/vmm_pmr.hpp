@@ -18,3 +18,6 @@
 #include "vmm_pmr/vmm_options.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
 #include "vmm_pmr/current_resource.hpp"
+#include "vmm_pmr/unique_fd.hpp"
+#include "vmm_pmr/shared_allocation.hpp"
+#include "vmm_pmr/ipc_channel.hpp"

@@ -18,17 +18,45 @@
 //     vmm_options::on_bad_deallocation. A wrong size keeps the allocation live: the
 //     caller is confused about what it holds, and freeing could pull memory out from
 //     under another user.
-//   - Thread-safe; driver calls run outside any lock.
+//   - Thread-safe. allocate/deallocate call the driver outside any lock; export,
+//     set_access and access() call it under the registry's shared lock, so the
+//     allocation they work on cannot be freed meanwhile.
+//
+// Sharing across processes (README "Sharing memory between processes"):
+//   - export_allocation(p) gives one shareable handle per chunk of the allocation that
+//     starts at p, plus a descriptor; send_allocation (ipc_channel.hpp) carries both
+//     over a Unix socket. It needs vmm_options::shareable; fabric is preferred only on
+//     request, and a fabric export the driver refuses falls back to posix_fd when the
+//     allocation carries both (as NCCL does).
+//   - import_allocation(shared) maps the chunks, in order, into one reservation of this
+//     resource with this resource's access grants. The result is an allocation of this
+//     resource like any other (find().imported is true): free it with
+//     deallocate(p, descriptor.requested_bytes); the resource frees it at destruction
+//     and reports it as a leak. The memory lives until every process has unmapped it
+//     and closed its handles: the exporter may free first.
+//   - An imported allocation is not exported again (unsupported_error), on every
+//     backend: forward the exported_allocation received instead, whose fds stay valid
+//     after the import.
+//   - If options.shareable asks for posix_fd|fabric and the driver refuses fabric memory
+//     (a machine without an IMEX channel), the resource falls back to posix_fd alone:
+//     shareable() says what allocations carry.
+//
+// Access after creation: set_access(p, grants) grants or revokes read_write / read /
+// none for devices and access_grant::host_cpu, one driver call per contiguous range;
+// devices not named keep their access. access(p, device) asks the driver.
 #pragma once
 
 #include <memory>
 #include <memory_resource>
 #include <optional>
+#include <span>
+#include <string_view>
 #include <vector>
 
 #include "vmm_pmr/allocation_stats.hpp"
 #include "vmm_pmr/backend.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
+#include "vmm_pmr/shared_allocation.hpp"
 #include "vmm_pmr/vmm_options.hpp"
 
 namespace vmm_pmr {
@@ -51,10 +79,40 @@ class vmm_resource final : public std::pmr::memory_resource {
   backend& driver() const noexcept { return *backend_; }
   const std::shared_ptr<backend>& shared_backend() const noexcept { return backend_; }
 
+  // The shareable handle types this resource's allocations carry: options().shareable,
+  // less fabric when the driver refused fabric memory and posix_fd was asked for too.
+  handle_types shareable() const noexcept { return resolved_.properties.shareable; }
+
   allocation_stats stats() const;
   std::vector<allocation_info> live_allocations() const;
   // The live allocation of this resource holding `pointer` (any interior pointer).
   std::optional<allocation_info> find(const void* pointer) const;
+
+  // One shareable handle per chunk of the live allocation that starts at `pointer`.
+  // `preferred` is posix_fd or fabric; the other type is used when the allocation does
+  // not carry the preferred one, or when the driver refuses a fabric export. Throws
+  // invalid_argument for a pointer that is unknown, inside an allocation, or another
+  // resource's; unsupported_error when the resource was made without
+  // vmm_options::shareable, or for an imported allocation; driver_error when the driver
+  // refuses.
+  exported_allocation export_allocation(const void* pointer,
+                                        handle_types preferred = handle_types::posix_fd) const;
+  // Maps what another process (or resource) exported; see the header comment. The fds
+  // in `shared` stay the caller's. Throws invalid_argument for an inconsistent
+  // descriptor, an fd count that is not one per posix_fd chunk, a closed fd, or a
+  // granularity this device cannot map; unsupported_error for a handle type the device
+  // cannot import; driver_error (naming the chunk) when the driver refuses a handle;
+  // out_of_memory. Nothing is left behind when it throws.
+  void* import_allocation(const exported_allocation& shared);
+
+  // Grants or revokes access to the allocation that starts at `pointer` for the devices
+  // named (ordinals, access_grant::host_cpu for the CPU on host memory); others keep
+  // theirs. Throws invalid_argument for a bad pointer, an ordinal out of range, a device
+  // named twice, or the host CPU on device memory; driver_error when the driver refuses.
+  void set_access(const void* pointer, std::span<const access_grant> grants);
+  // `device`'s access to the allocation holding `pointer` (interior pointers too). The
+  // host CPU's access to device memory is none. Throws invalid_argument like set_access.
+  access_mode access(const void* pointer, int device) const;
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
@@ -64,6 +122,14 @@ class vmm_resource final : public std::pmr::memory_resource {
   [[noreturn]] void rethrow_allocation_failure(std::size_t bytes, std::size_t alignment) const;
   void report_bad_deallocation(const void* pointer, std::size_t bytes, const removal& outcome);
   void probe_options();
+  void probe(const physical_properties& properties) const;
+  exported_allocation export_chunks(const allocation_info& allocation, handle_types type) const;
+  void check_accessor(int device, std::string_view operation) const;
+  // Runs `function` on this resource's live allocation holding `pointer` (its start
+  // unless `interior_allowed`) under the registry's shared lock; invalid_argument
+  // saying what is wrong with the pointer otherwise.
+  void with_own_allocation(const void* pointer, bool interior_allowed, std::string_view operation,
+                           const std::function<void(const allocation_info&)>& function) const;
 
   std::shared_ptr<backend> backend_;
   vmm_options options_;

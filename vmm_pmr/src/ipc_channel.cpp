@@ -1,0 +1,298 @@
+// One exported allocation per message over a Unix domain socket (sendmsg / recvmsg with
+// SCM_RIGHTS).
+//
+// The receiving side is where fds leak if anything is careless: the kernel installs
+// every passed fd in this process the moment recvmsg returns, whatever happens next. So
+// each recvmsg's fds go straight into an fd_inbox (fixed capacity, no allocation, cannot
+// throw) that closes them unless the whole message turns out well-formed; fds beyond
+// its capacity are closed at once. MSG_CMSG_CLOEXEC keeps them from leaking into
+// programs this process starts meanwhile.
+#include "vmm_pmr/ipc_channel.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "system_call_error.hpp"
+#include "vmm_pmr/error.hpp"
+
+namespace vmm_pmr {
+namespace {
+
+constexpr std::size_t control_bytes = CMSG_SPACE(sizeof(int) * max_fds_per_message);
+
+// Room for one message's ancillary data, aligned as cmsghdr requires.
+union control_buffer {
+  cmsghdr header;
+  std::array<char, control_bytes> bytes;
+};
+
+// The fds one message brought; closes them unless taken.
+class fd_inbox {
+ public:
+  // Never throws: the fd is owned from here on, or closed when there is no room.
+  void take(int fd) noexcept {
+    if (count_ < fds_.size()) {
+      fds_[count_++].reset(fd);
+    } else {
+      unique_fd overflowing(fd);
+      overflowed_ = true;
+    }
+  }
+  // Every SCM_RIGHTS fd of a received message header.
+  void take_all(msghdr& message) noexcept {
+    for (cmsghdr* control = CMSG_FIRSTHDR(&message); control != nullptr;
+         control = CMSG_NXTHDR(&message, control)) {
+      if (control->cmsg_level != SOL_SOCKET || control->cmsg_type != SCM_RIGHTS) continue;
+      const std::size_t fds = (control->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      const unsigned char* data = CMSG_DATA(control);
+      for (std::size_t i = 0; i < fds; ++i) {
+        int fd = -1;
+        std::memcpy(&fd, data + i * sizeof(int), sizeof(int));
+        take(fd);
+      }
+    }
+  }
+  std::size_t size() const noexcept { return count_; }
+  bool overflowed() const noexcept { return overflowed_; }
+  std::vector<unique_fd> release_all() {
+    std::vector<unique_fd> fds;
+    fds.reserve(count_);  // may throw; the fds are still ours then and get closed
+    for (std::size_t i = 0; i < count_; ++i) fds.push_back(std::move(fds_[i]));
+    count_ = 0;
+    return fds;
+  }
+
+ private:
+  std::array<unique_fd, max_fds_per_message> fds_;
+  std::size_t count_ = 0;
+  bool overflowed_ = false;
+};
+
+int socket_type(int socket, const char* operation) {
+  int type = 0;
+  socklen_t length = sizeof type;
+  if (getsockopt(socket, SOL_SOCKET, SO_TYPE, &type, &length) != 0) {
+    detail::throw_system_call_error(
+        fmt::format("{}: getsockopt(fd {}, SOL_SOCKET, SO_TYPE)", operation, socket), errno);
+  }
+  return type;
+}
+
+// After EAGAIN on a non-blocking socket: wait until it is ready, then try again.
+void wait_until_ready(int socket, short events, const char* operation) {
+  pollfd ready{socket, events, 0};
+  while (poll(&ready, 1, -1) < 0) {
+    if (errno != EINTR) {
+      detail::throw_system_call_error(fmt::format("{}: poll(fd {})", operation, socket), errno);
+    }
+  }
+}
+
+// Whether sendmsg / recvmsg should simply be called again.
+bool should_retry(int code, int socket, short events, const char* operation) {
+  if (code == EINTR) return true;
+  if (code == EAGAIN || code == EWOULDBLOCK) {
+    wait_until_ready(socket, events, operation);
+    return true;
+  }
+  return false;
+}
+
+void check_sendable(const exported_allocation& allocation) {
+  const shared_allocation_descriptor& descriptor = allocation.descriptor;
+  descriptor.validate();
+  const std::size_t expected_fds =
+      descriptor.handle_type == handle_types::posix_fd ? descriptor.chunk_sizes.size() : 0;
+  if (allocation.fds.size() != expected_fds) {
+    throw invalid_argument(fmt::format(
+        "send_allocation: {} fds for a {}-chunk {} descriptor (expected {})", allocation.fds.size(),
+        descriptor.chunk_sizes.size(),
+        descriptor.handle_type == handle_types::posix_fd ? "posix_fd" : "fabric", expected_fds));
+  }
+  if (expected_fds > max_fds_per_message) {
+    throw invalid_argument(fmt::format(
+        "send_allocation: {} chunks need {} fds, more than one message carries ({}, Linux's "
+        "SCM_MAX_FD); export it as fabric handles or send it in parts",
+        descriptor.chunk_sizes.size(), expected_fds, max_fds_per_message));
+  }
+  for (std::size_t i = 0; i < allocation.fds.size(); ++i) {
+    const int fd = allocation.fds[i].get();
+    if (fd < 0 || fcntl(fd, F_GETFD) < 0) {
+      throw invalid_argument(fmt::format(
+          "send_allocation: the fd of chunk {} ({}) is not an open file descriptor", i, fd));
+    }
+  }
+}
+
+void send_message(int socket, std::span<const std::byte> message, std::span<const int> fds) {
+  constexpr const char* operation = "send_allocation";
+  control_buffer control{};
+  std::size_t sent = 0;
+  while (sent < message.size()) {
+    iovec data{const_cast<std::byte*>(message.data() + sent), message.size() - sent};
+    msghdr header{};
+    header.msg_iov = &data;
+    header.msg_iovlen = 1;
+    // The fds travel with the first byte; a stream socket's later pieces carry none.
+    if (sent == 0 && !fds.empty()) {
+      header.msg_control = control.bytes.data();
+      header.msg_controllen = CMSG_SPACE(fds.size_bytes());
+      cmsghdr* rights = CMSG_FIRSTHDR(&header);
+      rights->cmsg_level = SOL_SOCKET;
+      rights->cmsg_type = SCM_RIGHTS;
+      rights->cmsg_len = CMSG_LEN(fds.size_bytes());
+      std::memcpy(CMSG_DATA(rights), fds.data(), fds.size_bytes());
+    }
+    const ssize_t written = sendmsg(socket, &header, MSG_NOSIGNAL);
+    if (written < 0) {
+      const int code = errno;
+      if (should_retry(code, socket, POLLOUT, operation)) continue;
+      detail::throw_system_call_error(fmt::format("{}: sendmsg(fd {}, {} B, {} fds)", operation,
+                                                  socket, data.iov_len, sent == 0 ? fds.size() : 0),
+                                      code);
+    }
+    sent += static_cast<std::size_t>(written);
+  }
+}
+
+// One recvmsg into `into`, its fds into `inbox`; returns the bytes read (0 at end of file)
+// and the message flags.
+std::pair<std::size_t, int> receive_some(int socket, std::span<std::byte> into, fd_inbox& inbox) {
+  constexpr const char* operation = "receive_allocation";
+  for (;;) {
+    control_buffer control{};
+    iovec data{into.data(), into.size()};
+    msghdr header{};
+    header.msg_iov = &data;
+    header.msg_iovlen = 1;
+    header.msg_control = control.bytes.data();
+    header.msg_controllen = control.bytes.size();
+    const ssize_t got = recvmsg(socket, &header, MSG_CMSG_CLOEXEC);
+    if (got < 0) {
+      const int code = errno;
+      if (should_retry(code, socket, POLLIN, operation)) continue;
+      detail::throw_system_call_error(
+          fmt::format("{}: recvmsg(fd {}, {} B)", operation, socket, into.size()), code);
+    }
+    inbox.take_all(header);
+    return {static_cast<std::size_t>(got), header.msg_flags};
+  }
+}
+
+[[noreturn]] void refuse(const std::string& why) {
+  throw invalid_argument("receive_allocation: " + why);
+}
+
+[[noreturn]] void peer_closed() {
+  throw error("receive_allocation: the peer closed the connection");
+}
+
+void check_control_flags(int flags) {
+  if ((flags & MSG_CTRUNC) != 0) {
+    refuse(fmt::format("the message carried more fds than one message may ({}); all were closed",
+                       max_fds_per_message));
+  }
+}
+
+// SOCK_STREAM: exactly `into.size()` bytes, however the kernel splits them. `received`
+// bytes are already there.
+void receive_exactly(int socket, std::span<std::byte> into, std::size_t received, fd_inbox& inbox) {
+  while (received < into.size()) {
+    const auto [got, flags] = receive_some(socket, into.subspan(received), inbox);
+    check_control_flags(flags);
+    if (got == 0) {
+      if (received == 0) peer_closed();
+      refuse(fmt::format("truncated: the peer closed the connection after {} of {} B", received,
+                         into.size()));
+    }
+    received += got;
+  }
+}
+
+std::vector<std::byte> receive_stream_message(int socket, fd_inbox& inbox) {
+  std::vector<std::byte> message(shared_allocation_descriptor::header_bytes);
+  receive_exactly(socket, message, 0, inbox);
+  std::size_t total = 0;
+  try {
+    total = shared_allocation_descriptor::serialized_bytes(message);
+  } catch (const invalid_argument& malformed) {
+    refuse(fmt::format("malformed message header ({} fds, all closed): {}", inbox.size(),
+                       malformed.what()));
+  }
+  if (total > max_message_bytes) {
+    refuse(fmt::format("a {} B descriptor exceeds the {} B limit of one message", total,
+                       max_message_bytes));
+  }
+  const std::size_t header = message.size();
+  message.resize(total);
+  receive_exactly(socket, message, header, inbox);
+  return message;
+}
+
+std::vector<std::byte> receive_record(int socket, int type, fd_inbox& inbox) {
+  // One byte more than the limit: a message that fills it is too large.
+  std::vector<std::byte> message(max_message_bytes + 1);
+  const auto [got, flags] = receive_some(socket, message, inbox);
+  check_control_flags(flags);
+  if (got == 0 && type == SOCK_SEQPACKET && inbox.size() == 0) peer_closed();
+  if ((flags & MSG_TRUNC) != 0 || got > max_message_bytes) {
+    refuse(fmt::format("the message exceeds the {} B limit", max_message_bytes));
+  }
+  message.resize(got);
+  return message;
+}
+
+}  // namespace
+
+void send_allocation(int socket, const exported_allocation& allocation) {
+  check_sendable(allocation);
+  const std::vector<std::byte> message = allocation.descriptor.serialize();
+  if (message.size() > max_message_bytes) {
+    throw invalid_argument(fmt::format(
+        "send_allocation: the {}-chunk descriptor takes {} B, more than one message carries ({} B)",
+        allocation.descriptor.chunk_sizes.size(), message.size(), max_message_bytes));
+  }
+  (void)socket_type(socket, "send_allocation");  // a clear ENOTSOCK before anything is sent
+  std::array<int, max_fds_per_message> fds{};
+  for (std::size_t i = 0; i < allocation.fds.size(); ++i) fds[i] = allocation.fds[i].get();
+  send_message(socket, message, std::span<const int>(fds.data(), allocation.fds.size()));
+}
+
+exported_allocation receive_allocation(int socket) {
+  const int type = socket_type(socket, "receive_allocation");
+  fd_inbox inbox;
+  const std::vector<std::byte> message = type == SOCK_STREAM ? receive_stream_message(socket, inbox)
+                                                             : receive_record(socket, type, inbox);
+  if (inbox.overflowed()) {
+    refuse(
+        fmt::format("the message carried more than {} fds; all were closed", max_fds_per_message));
+  }
+  exported_allocation received;
+  try {
+    received.descriptor = shared_allocation_descriptor::parse(message);
+  } catch (const invalid_argument& malformed) {
+    refuse(fmt::format("malformed message ({} B, {} fds, all closed): {}", message.size(),
+                       inbox.size(), malformed.what()));
+  }
+  const bool posix_fd = received.descriptor.handle_type == handle_types::posix_fd;
+  const std::size_t expected_fds = posix_fd ? received.descriptor.chunk_sizes.size() : 0;
+  if (inbox.size() != expected_fds) {
+    refuse(
+        fmt::format("the message carried {} fds for a {}-chunk {} descriptor (expected {}); "
+                    "all were closed",
+                    inbox.size(), received.descriptor.chunk_sizes.size(),
+                    posix_fd ? "posix_fd" : "fabric", expected_fds));
+  }
+  received.fds = inbox.release_all();
+  return received;
+}
+
+}  // namespace vmm_pmr
