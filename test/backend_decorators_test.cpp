@@ -18,7 +18,6 @@
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 
-// Prints live_objects in failure messages instead of "{?}".
 namespace {
 
 using namespace vmm_pmr;

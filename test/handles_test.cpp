@@ -32,7 +32,6 @@
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 #include "vmm_pmr/vmm_allocation.hpp"
 
-// Prints live_objects in failure messages instead of "{?}".
 namespace {
 
 using namespace vmm_pmr;

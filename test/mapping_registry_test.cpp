@@ -27,7 +27,6 @@
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/vmm_allocation.hpp"
 
-// Prints live_objects in failure messages instead of "{?}".
 // Prints removal statuses by name in failure messages.
 template <>
 struct Catch::StringMaker<vmm_pmr::removal_status> {

@@ -155,17 +155,19 @@ void* vmm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
          .imported = false});
     return reinterpret_cast<void*>(base);
   } catch (const out_of_memory&) {
-    rethrow_allocation_failure(bytes, alignment);
+    rethrow_with_request(allocation_request(bytes, alignment));
   } catch (const driver_error&) {
-    rethrow_allocation_failure(bytes, alignment);
+    rethrow_with_request(allocation_request(bytes, alignment));
   }
 }
 
+std::string vmm_resource::allocation_request(std::size_t bytes, std::size_t alignment) const {
+  return fmt::format("vmm_resource::allocate({}, alignment {}) on {}", format_bytes(bytes),
+                     alignment, device_label(resolved_.device));
+}
+
 // Adds what was asked, where, and what the resource holds to the backend's message.
-void vmm_resource::rethrow_allocation_failure(std::size_t bytes, std::size_t alignment) const {
-  const std::string request =
-      fmt::format("vmm_resource::allocate({}, alignment {}) on {}", format_bytes(bytes), alignment,
-                  device_label(resolved_.device));
+void vmm_resource::rethrow_with_request(const std::string& request) const {
   try {
     throw;
   } catch (const out_of_memory& failure) {
@@ -389,12 +391,10 @@ void* vmm_resource::import_allocation(const exported_allocation& shared) {
                                         .compressed = imported.compressible,
                                         .imported = true});
     return reinterpret_cast<void*>(base);
-  } catch (const out_of_memory& failure) {
-    throw out_of_memory(fmt::format("{}: out of memory ({}); this resource holds {}", request,
-                                    failure.what(), stats()));
-  } catch (const driver_error& failure) {
-    throw driver_error(failure.call(), failure.result_name(), failure.result_code(),
-                       failure.detail().empty() ? request : failure.detail() + "; in " + request);
+  } catch (const out_of_memory&) {
+    rethrow_with_request(request);
+  } catch (const driver_error&) {
+    rethrow_with_request(request);
   }
 }
 

@@ -119,7 +119,10 @@ class vmm_resource final : public std::pmr::memory_resource {
   void do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) override;
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
 
-  [[noreturn]] void rethrow_allocation_failure(std::size_t bytes, std::size_t alignment) const;
+  std::string allocation_request(std::size_t bytes, std::size_t alignment) const;
+  // Rethrows the out_of_memory or driver_error being handled with `request` (what was
+  // asked, where) and, for out of memory, this resource's statistics added.
+  [[noreturn]] void rethrow_with_request(const std::string& request) const;
   void report_bad_deallocation(const void* pointer, std::size_t bytes, const removal& outcome);
   void probe_options();
   void probe(const physical_properties& properties) const;
