@@ -159,3 +159,19 @@ TEST_CASE("the granularity on the GPU is what the driver reports", "[gpu]") {
                          vmm_pmr::granularity_kind::recommended));
   CHECK(resource.granularity() % (2 << 20) == 0);
 }
+
+TEST_CASE("managed memory is made, or refused at construction, as the driver decides", "[gpu]") {
+  auto gpu = vmm_pmr::test::require_cuda_backend();
+  vmm_pmr::vmm_options options;
+  options.type = vmm_pmr::allocation_type::managed;
+  try {
+    vmm_pmr::vmm_resource resource(gpu, options);
+    void* pointer = resource.allocate(1 << 20);
+    CHECK(resource.find(pointer));
+    resource.deallocate(pointer, 1 << 20);
+    WARN("the driver makes managed VMM memory");
+  } catch (const vmm_pmr::unsupported_error& refused) {
+    CHECK_THAT(refused.what(), ContainsSubstring("managed") && ContainsSubstring("device 0"));
+    WARN("the driver refuses managed VMM memory: " << refused.what());
+  }
+}
