@@ -57,12 +57,12 @@ const std::vector<option_spec>& option_table() {
        "numbers show that everything works, not how fast",
        [](bench_options& o, std::string_view) { o.quick = true; }},
       {"sizes", "LIST",
-       "latency sizes, comma-separated, binary units: 2MiB,64MiB,1GiB (default: 2 MiB to "
-       "1 GiB by doubling; --quick: 2MiB,64MiB)",
+       "latency sizes, comma-separated, binary units: 2MiB,64MiB,1GiB (default: 256 B, 1 MiB, "
+       "then 2 MiB to 1 GiB by doubling; --quick: 256B,1MiB,64MiB)",
        [](bench_options& o, std::string_view v) { o.sizes = parse_byte_size_list(v); }},
       {"reps", "N",
        "repetitions per measurement, after the warm-up (default: latency 50, churn and "
-       "growth 5; --quick: 5, 3, 3)",
+       "growth 5, streams 10; --quick: 5, 3, 3, 3)",
        [](bench_options& o, std::string_view v) { o.repetitions = count_at_least(v, 1); }},
       {"warmup", "N",
        "excluded runs before each measurement (default 3 for latency, 1 otherwise; --quick: 1)",

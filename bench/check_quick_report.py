@@ -18,12 +18,15 @@ import subprocess
 import sys
 
 EXPECTED_METHODS = {
-    "latency": ["vmm_resource", "raw_sequence", "mmap_munmap", "malloc_free"],
-    "churn": ["vmm_resource", "raw_sequence", "malloc_free"],
+    "latency": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "mmap_munmap",
+                "malloc_free"],
+    "churn": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "malloc_free"],
     "growth": ["raw_doubling_chunks", "raw_granule_chunks", "vmm_resource_copy"],
+    "streams": ["stream_ordered_resource", "stream_ordered_resource_rotating", "malloc_free"],
 }
-BASELINES = {"latency": "raw_sequence", "churn": "raw_sequence", "growth": "raw_doubling_chunks"}
-FRAGMENTATION_METHODS = {"vmm_resource", "raw_sequence"}
+BASELINES = {"latency": "raw_sequence", "churn": "raw_sequence", "growth": "raw_doubling_chunks",
+             "streams": "malloc_free"}
+FRAGMENTATION_METHODS = {"vmm_resource", "raw_sequence", "stream_ordered_resource"}
 
 failures = []
 
@@ -91,6 +94,7 @@ def check_suites(report):
 
     expect("latency", settings["latency"]["sizes_bytes"])
     expect("churn", [None])
+    expect("streams", [None])
     final = -(-settings["growth"]["final_bytes"] // granularity) * granularity
     expect("growth", [final])
 
@@ -98,6 +102,10 @@ def check_suites(report):
         frag = row.get("fragmentation")
         if row["method"] in FRAGMENTATION_METHODS and not (isinstance(frag, (int, float)) and frag >= 1):
             fail(f"churn/{row['method']}: fragmentation {frag!r}, expected a number >= 1")
+        if row["method"] == "stream_ordered_resource":
+            for key in ("mapped_after_trim", "live_at_trim"):
+                if not isinstance(row.get(key), (int, float)):
+                    fail(f"churn/stream_ordered_resource: {key} missing")
     for row in suites.get("growth", {}).get("rows", []):
         for key in ("bytes_copied", "peak_bytes"):
             if not isinstance(row.get(key), (int, float)):
@@ -136,7 +144,6 @@ def check_usage_errors(bench):
         (["--backend=tpu"], "not a backend"),
         (["--grow-to=1MiB"], "below 2 MiB"),
         (["no_such_suite"], "unknown suite"),
-        (["streams"], "not yet available"),
         (["--json"], "needs a value"),
         (["--bogus"], "unknown option"),
     ]:

@@ -6,9 +6,16 @@
 // granularity (a 256 B request maps 2 MiB on an H100); for cudaMallocAsync the pool's
 // reserved-memory high watermark, read from the driver. Methods whose footprint cannot be
 // read honestly (cudaMalloc, malloc) get no fragmentation rather than a guess.
+//
+// stream_ordered_resource keeps its cache across replays, as a pool does: its peak is over
+// every replay, warm-up included. A separate replay on a fresh resource measures what
+// trim() gives back: the random part of the trace, then trim(), then mapped vs live.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <new>
 #include <optional>
 #include <string>
@@ -19,6 +26,8 @@
 #include "raw_sequence.hpp"
 #include "suite.hpp"
 #include "vmm_pmr/byte_size.hpp"
+#include "vmm_pmr/mapping_registry.hpp"
+#include "vmm_pmr/stream_ordered_resource.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
 
 namespace vmm_pmr::bench {
@@ -29,6 +38,45 @@ constexpr double microseconds_per_second = 1e6;
 metric fragmentation(double peak_held, const churn_trace& trace) {
   return {"fragmentation", "peak/live", metric_kind::factor,
           peak_held / static_cast<double>(trace.peak_live_bytes)};
+}
+
+struct after_trim {
+  std::size_t live_bytes = 0;
+  std::size_t mapped_bytes = 0;
+  std::size_t largest_chunk = 0;
+  std::size_t chunks = 0;
+};
+
+// Replays the trace's random operations (not the final frees) on a fresh resource, trims,
+// and reports what stays mapped for what is live.
+after_trim measure_trim(const std::shared_ptr<backend>& driver, const churn_trace& trace,
+                        std::size_t random_operations, stream_view stream) {
+  stream_ordered_resource resource(driver);
+  std::vector<void*> slots(trace.slots, nullptr);
+  std::vector<std::size_t> sizes(trace.slots, 0);
+  for (std::size_t i = 0; i < random_operations && i < trace.operations.size(); ++i) {
+    const trace_operation& op = trace.operations[i];
+    if (op.allocate) {
+      slots[op.slot] = resource.allocate(op.bytes, stream);
+      sizes[op.slot] = op.bytes;
+    } else {
+      resource.deallocate(slots[op.slot], op.bytes, stream);
+      slots[op.slot] = nullptr;
+    }
+  }
+  resource.trim();
+  after_trim result;
+  const stream_ordered_stats stats = resource.stats();
+  result.live_bytes = stats.live_bytes;
+  result.mapped_bytes = stats.mapped_bytes;
+  for (const allocation_info& chunk : mapping_registry::global().live(&resource)) {
+    result.largest_chunk = std::max(result.largest_chunk, chunk.mapped_bytes);
+    ++result.chunks;
+  }
+  for (std::size_t slot = 0; slot < slots.size(); ++slot) {
+    if (slots[slot] != nullptr) resource.deallocate(slots[slot], sizes[slot], stream);
+  }
+  return result;
 }
 
 metric peak_held(double bytes) { return {"peak_bytes", "peak held", metric_kind::bytes, bytes}; }
@@ -58,6 +106,16 @@ suite_result run_churn_suite(suite_context& context) {
   backend& driver = *context.vmm_backend;
   const churn_trace trace = make_churn_trace(settings.seed, settings.operations, settings.slots,
                                              settings.smallest, settings.largest);
+#if VMM_PMR_BENCH_WITH_CUDART
+  // Declared before the stream_ordered_resource, whose destructor waits for it.
+  std::optional<cudart::stream> stream;
+  if (context.runtime_baselines) stream.emplace();
+#endif
+  stream_view pool_stream;
+#if VMM_PMR_BENCH_WITH_CUDART
+  if (stream) pool_stream = stream->get();
+#endif
+  stream_ordered_resource pooled(context.vmm_backend);
   vmm_resource resource(context.vmm_backend);
   raw_sequence raw(driver, resolve_options(vmm_options{}, driver));
 
@@ -97,15 +155,30 @@ suite_result run_churn_suite(suite_context& context) {
        timed_whole(trace_replayer(
            trace, [&](std::size_t bytes) { return raw.allocate(bytes); },
            [&](const raw_allocation& allocation, std::size_t) { raw.deallocate(allocation); }))});
+  // Like cudaMallocAsync's row: complete once its stream has caught up, after each replay.
+  std::function<void()> finish_replay = [] {};
+  if (context.on_gpu)
+    finish_replay = [&driver, pool_stream] { driver.synchronize_stream(pool_stream); };
+  methods.push_back(
+      {"stream_ordered_resource", "stream_ordered_resource (one stream)",
+       [replay = trace_replayer(
+            trace, [&](std::size_t bytes) { return pooled.allocate(bytes, pool_stream); },
+            [&](void* pointer, std::size_t bytes) {
+              pooled.deallocate(pointer, bytes, pool_stream);
+            }),
+        &finish_replay](std::size_t replays) mutable {
+         return seconds_to_run([&] {
+           replay(replays);
+           finish_replay();
+         });
+       }});
 
 #if VMM_PMR_BENCH_WITH_CUDART
   std::optional<cudart::warm_default_pool> pool;
-  std::optional<cudart::stream> stream;
 #endif
   if (context.runtime_baselines) {
 #if VMM_PMR_BENCH_WITH_CUDART
     pool.emplace(0);
-    stream.emplace();
     // Start from an empty pool so the high watermark is this trace's footprint alone.
     pool->trim();
     pool->reset_high_watermarks();
@@ -174,6 +247,10 @@ suite_result run_churn_suite(suite_context& context) {
 
   const allocation_stats stats = resource.stats();
   const auto vmm_peak = static_cast<double>(stats.peak_mapped_bytes);
+  const stream_ordered_stats pooled_stats = pooled.stats();
+  const auto pooled_peak = static_cast<double>(pooled_stats.peak_mapped_bytes);
+  const after_trim trimmed =
+      measure_trim(context.vmm_backend, trace, settings.operations, pool_stream);
   const auto raw_peak = static_cast<double>(
       trace.peak_live_rounded([&](std::size_t bytes) { return raw.rounded(bytes); }));
   for (result_row& row : result.rows) {
@@ -181,6 +258,13 @@ suite_result run_churn_suite(suite_context& context) {
       row.metrics = {fragmentation(vmm_peak, trace), peak_held(vmm_peak)};
     } else if (row.method == "raw_sequence") {
       row.metrics = {fragmentation(raw_peak, trace), peak_held(raw_peak)};
+    } else if (row.method == "stream_ordered_resource") {
+      row.metrics = {fragmentation(pooled_peak, trace),
+                     peak_held(pooled_peak),
+                     {"mapped_after_trim", "trimmed", metric_kind::bytes,
+                      static_cast<double>(trimmed.mapped_bytes)},
+                     {"live_at_trim", "live then", metric_kind::bytes,
+                      static_cast<double>(trimmed.live_bytes)}};
     }
 #if VMM_PMR_BENCH_WITH_CUDART
     if (row.method == "cudaMallocAsync") {
@@ -189,6 +273,23 @@ suite_result run_churn_suite(suite_context& context) {
     }
 #endif
   }
+  if (pooled_stats.peak_live_bytes != trace.peak_live_bytes) {
+    result.notes.push_back(fmt::format(
+        "inconsistent: stream_ordered_resource's peak live bytes ({}) differ from the trace's ({})",
+        format_bytes(pooled_stats.peak_live_bytes), format_bytes(trace.peak_live_bytes)));
+  }
+  result.notes.push_back(fmt::format(
+      "stream_ordered_resource: fragmentation {:.3f} (target ≤ 1.10, set for the H100; peak over "
+      "every replay, the cache kept between them); {} chunks mapped in all. After the trace's "
+      "random part on a fresh resource, trim() left {} mapped for {} live ({:.2f}×) in {} chunks, "
+      "the largest {}: the excess is the free space of chunks that still hold live blocks "
+      "(target: mapped ≤ live rounded up to the chunk size)",
+      pooled_peak / static_cast<double>(trace.peak_live_bytes), pooled_stats.chunks_mapped,
+      format_bytes(trimmed.mapped_bytes), format_bytes(trimmed.live_bytes),
+      trimmed.live_bytes == 0
+          ? 0.0
+          : static_cast<double>(trimmed.mapped_bytes) / static_cast<double>(trimmed.live_bytes),
+      trimmed.chunks, format_bytes(trimmed.largest_chunk)));
   if (stats.peak_bytes != trace.peak_live_bytes) {
     result.notes.push_back(fmt::format(
         "inconsistent: vmm_resource's peak live bytes ({}) differ from the trace's ({})",

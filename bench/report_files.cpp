@@ -146,7 +146,13 @@ void write_json_report(std::ostream& out, const environment& facts, const run_se
   out << "    \"growth\": {\"initial_bytes\": " << settings.growth.initial_size
       << ", \"final_bytes\": " << settings.growth.final_size
       << ", \"warmup\": " << settings.growth.sampling.warmup
-      << ", \"repetitions\": " << settings.growth.sampling.repetitions << "}\n";
+      << ", \"repetitions\": " << settings.growth.sampling.repetitions << "},\n";
+  out << "    \"streams\": {\"streams\": " << settings.streams.streams
+      << ", \"sizes_bytes\": " << json_sizes(settings.streams.sizes)
+      << ", \"pairs_per_operation\": " << settings.streams.pairs_per_operation
+      << ", \"kernel_ns\": " << settings.streams.kernel_nanoseconds
+      << ", \"warmup\": " << settings.streams.sampling.warmup
+      << ", \"repetitions\": " << settings.streams.sampling.repetitions << "}\n";
   out << "  },\n";
   out << "  \"suites\": [\n";
   for (std::size_t i = 0; i < suites.size(); ++i) {

@@ -27,8 +27,12 @@ run_settings settle_run_settings(const bench_options& options, bool on_gpu) {
   run_settings settings;
   settings.quick = quick;
 
-  settings.latency.sizes = options.sizes.value_or(
-      quick ? std::vector<std::size_t>{2 * mib, 64 * mib} : doubling_sizes(2 * mib, gib));
+  // 256 B and 1 MiB are there for stream_ordered_resource's hot pair (issue 4: 256 B,
+  // 1 MiB, 64 MiB against cudaMallocAsync); every VMM allocation below 2 MiB maps 2 MiB.
+  std::vector<std::size_t> full_sizes = {256, mib};
+  for (std::size_t size : doubling_sizes(2 * mib, gib)) full_sizes.push_back(size);
+  settings.latency.sizes =
+      options.sizes.value_or(quick ? std::vector<std::size_t>{256, mib, 64 * mib} : full_sizes);
   // A sample batches enough pairs to last this long, so that nanosecond operations
   // (malloc of a cached block) are not drowned in the clock's own cost.
   settings.latency.sampling = {
@@ -52,6 +56,16 @@ run_settings settle_run_settings(const bench_options& options, bool on_gpu) {
   settings.growth.final_size = options.grow_to.value_or(default_final);
   settings.growth.sampling =
       whole_runs(options.warmup.value_or(1), options.repetitions.value_or(quick ? 3 : 5));
+
+  settings.streams.streams = 4;
+  settings.streams.sizes = {4 << 10, mib, 16 * mib};
+  settings.streams.pairs_per_operation = 32;
+  settings.streams.kernel_nanoseconds = 2000;
+  settings.streams.sampling = {
+      .warmup = options.warmup.value_or(1),
+      .repetitions = options.repetitions.value_or(quick ? 3 : 10),
+      .min_sample_time = quick ? std::chrono::microseconds{2000} : std::chrono::microseconds{20000},
+      .max_operations_per_sample = 10000};
   return settings;
 }
 

@@ -28,6 +28,16 @@ struct churn_settings {
   sampling_plan sampling;  // one operation = one replay of the whole trace
 };
 
+// The streams suite: `streams` host threads, each allocating and freeing on CUDA streams
+// (its own, or a different one each time) with a short kernel in flight on the GPU.
+struct streams_settings {
+  std::size_t streams = 0;
+  std::vector<std::size_t> sizes;        // cycled through, one per pair
+  std::size_t pairs_per_operation = 0;   // per thread; one sampled operation
+  std::uint64_t kernel_nanoseconds = 0;  // the spin kernel launched between allocate and free
+  sampling_plan sampling;
+};
+
 struct growth_settings {
   std::size_t initial_size = 0;
   std::size_t final_size = 0;
@@ -39,6 +49,7 @@ struct run_settings {
   latency_settings latency;
   churn_settings churn;
   growth_settings growth;
+  streams_settings streams;
 };
 
 run_settings settle_run_settings(const bench_options& options, bool on_gpu);

@@ -41,5 +41,6 @@ const suite_entry* find_suite(std::string_view name);
 suite_result run_latency_suite(suite_context& context);
 suite_result run_churn_suite(suite_context& context);
 suite_result run_growth_suite(suite_context& context);
+suite_result run_streams_suite(suite_context& context);
 
 }  // namespace vmm_pmr::bench

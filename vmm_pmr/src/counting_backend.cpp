@@ -21,9 +21,24 @@ physical_handle counting_backend::create(std::size_t size, const physical_proper
 }
 
 void counting_backend::release(physical_handle handle) {
-  forwarding_backend::release(handle);
-  std::lock_guard lock(mutex_);
-  physical_.erase(handle);
+  // Forget the handle before the inner release: once released, another thread's create
+  // may be given the same value (the host backend's handles are fds).
+  std::size_t bytes = 0;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = physical_.find(handle);
+    if (it != physical_.end()) {
+      bytes = it->second;
+      physical_.erase(it);
+    }
+  }
+  try {
+    forwarding_backend::release(handle);
+  } catch (...) {
+    std::lock_guard lock(mutex_);
+    physical_.emplace(handle, bytes);
+    throw;
+  }
 }
 
 physical_handle counting_backend::import_handle(const shareable_handle& handle) {

@@ -72,28 +72,6 @@ std::string hex(std::uint64_t value) { return fmt::format("{:#x}", value); }
 
 std::string describe_handle(physical_handle handle) { return "handle " + hex(handle); }
 
-std::string describe_location(const memory_location& location) {
-  switch (location.kind) {
-    case location_kind::device:
-      return fmt::format("device {}", location.id);
-    case location_kind::host:
-      return "host";
-    case location_kind::host_numa:
-      return fmt::format("host NUMA node {}", location.id);
-    case location_kind::host_numa_current:
-      return "host NUMA node of the calling thread";
-  }
-  return "unknown location";
-}
-
-std::string describe_handle_types(handle_types types) {
-  if (types == handle_types::none) return "no shareable handle";
-  std::string text;
-  if (contains(types, handle_types::posix_fd)) text = "posix_fd";
-  if (contains(types, handle_types::fabric)) text += text.empty() ? "fabric" : "|fabric";
-  return text;
-}
-
 // The first bytes of a fabric handle, enough to tell two apart in a message.
 std::string describe_fabric_prefix(const shareable_handle& handle) {
   std::string text;
@@ -102,9 +80,9 @@ std::string describe_fabric_prefix(const shareable_handle& handle) {
 }
 
 std::string describe_properties(const physical_properties& props) {
-  std::string text = fmt::format("{{{}, {}, {}", describe_location(props.location),
+  std::string text = fmt::format("{{{}, {}, {}", to_string(props.location),
                                  props.type == allocation_type::managed ? "managed" : "pinned",
-                                 describe_handle_types(props.shareable));
+                                 to_string(props.shareable));
   if (props.gpu_direct_rdma) text += ", gpu_direct_rdma";
   if (props.compressible) text += ", compressible";
   return text + "}";
@@ -401,7 +379,7 @@ class cuda_vmm_backend final : public backend {
     exported.type = type;
     const auto call = [&] {
       return fmt::format("cuMemExportToShareableHandle({}, {})", describe_handle(handle),
-                         describe_handle_types(type));
+                         to_string(type));
     };
     if (type == handle_types::posix_fd) {
       int fd = -1;
@@ -486,6 +464,67 @@ class cuda_vmm_backend final : public backend {
     wait_for_default_stream(call);
   }
 
+  // Stream ordering. Events are created in the calling thread's current context (device
+  // 0's primary context on a thread without one, the rule copies follow), which must be
+  // the context of the streams they are recorded on: cuEventRecord refuses an event and
+  // a stream of different contexts (CUDA_ERROR_INVALID_HANDLE). Stream handles come
+  // from the caller (cudart's cudaStream_t is a CUstream); 0 is the legacy default stream
+  // of the current context, so every call that names a stream makes a context current.
+  event_handle create_event() override {
+    make_context_current();
+    CUevent event = nullptr;
+    check(api_.cuEventCreate(&event, CU_EVENT_DISABLE_TIMING),
+          [] { return std::string("cuEventCreate(CU_EVENT_DISABLE_TIMING)"); });
+    return reinterpret_cast<event_handle>(event);
+  }
+
+  void destroy_event(event_handle event) override {
+    check_undo(api_.cuEventDestroy(to_event(event)),
+               [&] { return fmt::format("cuEventDestroy({})", hex(event)); });
+  }
+
+  void record_event(event_handle event, stream_view stream) override {
+    make_context_current();
+    check(api_.cuEventRecord(to_event(event), stream.get()),
+          [&] { return fmt::format("cuEventRecord({}, {})", hex(event), to_string(stream)); });
+  }
+
+  bool event_complete(event_handle event) override {
+    const CUresult result = api_.cuEventQuery(to_event(event));
+    if (result == CUDA_ERROR_NOT_READY) return false;
+    check(result, [&] { return fmt::format("cuEventQuery({})", hex(event)); });
+    return true;
+  }
+
+  void synchronize_event(event_handle event) override {
+    check(api_.cuEventSynchronize(to_event(event)),
+          [&] { return fmt::format("cuEventSynchronize({})", hex(event)); });
+  }
+
+  void stream_wait_event(stream_view stream, event_handle event) override {
+    make_context_current();
+    check(api_.cuStreamWaitEvent(stream.get(), to_event(event), 0), [&] {
+      return fmt::format("cuStreamWaitEvent({}, {}, 0)", to_string(stream), hex(event));
+    });
+  }
+
+  void synchronize_stream(stream_view stream) override {
+    make_context_current();
+    check(api_.cuStreamSynchronize(stream.get()),
+          [&] { return fmt::format("cuStreamSynchronize({})", to_string(stream)); });
+  }
+
+  bool stream_is_capturing(stream_view stream) override {
+    make_context_current();
+    CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+    const CUresult result = api_.cuStreamIsCapturing(stream.get(), &status);
+    // The legacy stream while a blocking stream of its context captures: unusable until
+    // that capture ends, and any work put on it would join the capture. Capturing, then.
+    if (result == CUDA_ERROR_STREAM_CAPTURE_IMPLICIT) return true;
+    check(result, [&] { return fmt::format("cuStreamIsCapturing({})", to_string(stream)); });
+    return status != CU_STREAM_CAPTURE_STATUS_NONE;
+  }
+
  private:
   template <typename DescribeCall>
   void check(CUresult result, DescribeCall&& describe_call) const {
@@ -521,12 +560,12 @@ class cuda_vmm_backend final : public backend {
     if (type == handle_types::posix_fd || type == handle_types::fabric) return;
     throw invalid_argument(
         fmt::format("{}: needs exactly one handle type, posix_fd or fabric (got {})", operation,
-                    describe_handle_types(type)));
+                    to_string(type)));
   }
 
   // "device 0 (NVIDIA H100 80GB HBM3)", "host NUMA node 1".
   std::string describe_place(const memory_location& location) const {
-    if (location.kind != location_kind::device) return describe_location(location);
+    if (location.kind != location_kind::device) return to_string(location);
     return fmt::format("device {} ({})", location.id, attributes_[location.id].name);
   }
 
@@ -570,6 +609,8 @@ class cuda_vmm_backend final : public backend {
     });
     return value;
   }
+
+  static CUevent to_event(event_handle event) { return reinterpret_cast<CUevent>(event); }
 
   // Copies and fills need a context; VMM calls don't. A thread without one gets device
   // 0's primary context, which the driver keeps current on that thread from then on.

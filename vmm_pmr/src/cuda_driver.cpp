@@ -92,6 +92,13 @@ const char* resolve_all(const proc_address_lookup& lookup, cuda_driver_api& api)
   resolve("cuMemcpyHtoD", api.cuMemcpyHtoD);
   resolve("cuMemcpyDtoD", api.cuMemcpyDtoD);
   resolve("cuMemsetD8", api.cuMemsetD8);
+  resolve("cuEventCreate", api.cuEventCreate);
+  resolve("cuEventDestroy", api.cuEventDestroy);
+  resolve("cuEventRecord", api.cuEventRecord);
+  resolve("cuEventQuery", api.cuEventQuery);
+  resolve("cuEventSynchronize", api.cuEventSynchronize);
+  resolve("cuStreamWaitEvent", api.cuStreamWaitEvent);
+  resolve("cuStreamIsCapturing", api.cuStreamIsCapturing);
   return missing;
 }
 

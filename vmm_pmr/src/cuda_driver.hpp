@@ -59,6 +59,15 @@ struct cuda_driver_api {
   decltype(&::cuMemcpyHtoD) cuMemcpyHtoD = nullptr;
   decltype(&::cuMemcpyDtoD) cuMemcpyDtoD = nullptr;
   decltype(&::cuMemsetD8) cuMemsetD8 = nullptr;
+
+  // Stream ordering, for the stream-ordered resource.
+  decltype(&::cuEventCreate) cuEventCreate = nullptr;
+  decltype(&::cuEventDestroy) cuEventDestroy = nullptr;
+  decltype(&::cuEventRecord) cuEventRecord = nullptr;
+  decltype(&::cuEventQuery) cuEventQuery = nullptr;
+  decltype(&::cuEventSynchronize) cuEventSynchronize = nullptr;
+  decltype(&::cuStreamWaitEvent) cuStreamWaitEvent = nullptr;
+  decltype(&::cuStreamIsCapturing) cuStreamIsCapturing = nullptr;
 };
 
 struct cuda_driver {

@@ -61,5 +61,23 @@ void forwarding_backend::copy(address destination, address source, std::size_t b
 void forwarding_backend::fill(address destination, std::uint8_t value, std::size_t bytes) {
   inner_->fill(destination, value, bytes);
 }
+event_handle forwarding_backend::create_event() { return inner_->create_event(); }
+void forwarding_backend::destroy_event(event_handle event) { inner_->destroy_event(event); }
+void forwarding_backend::record_event(event_handle event, stream_view stream) {
+  inner_->record_event(event, stream);
+}
+bool forwarding_backend::event_complete(event_handle event) {
+  return inner_->event_complete(event);
+}
+void forwarding_backend::synchronize_event(event_handle event) { inner_->synchronize_event(event); }
+void forwarding_backend::stream_wait_event(stream_view stream, event_handle event) {
+  inner_->stream_wait_event(stream, event);
+}
+void forwarding_backend::synchronize_stream(stream_view stream) {
+  inner_->synchronize_stream(stream);
+}
+bool forwarding_backend::stream_is_capturing(stream_view stream) {
+  return inner_->stream_is_capturing(stream);
+}
 
 }  // namespace vmm_pmr

@@ -32,6 +32,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 
 #include "vmm_pmr/byte_size.hpp"
@@ -62,32 +63,6 @@ const char* errno_name(int code) {
 }
 
 std::string hex(address value) { return fmt::format("{:#x}", value); }
-
-std::string describe(const memory_location& location) {
-  switch (location.kind) {
-    case location_kind::device:
-      return fmt::format("device {}", location.id);
-    case location_kind::host:
-      return "host";
-    case location_kind::host_numa:
-      return fmt::format("host NUMA node {}", location.id);
-    case location_kind::host_numa_current:
-      return "host NUMA node of the calling thread";
-  }
-  return "unknown location";
-}
-
-const char* describe(access_mode mode) {
-  switch (mode) {
-    case access_mode::none:
-      return "none";
-    case access_mode::read:
-      return "read";
-    case access_mode::read_write:
-      return "read_write";
-  }
-  return "unknown";
-}
 
 int protection_for(access_mode mode) {
   switch (mode) {
@@ -177,13 +152,13 @@ class host_backend final : public backend {
   }
 
   std::size_t granularity(const physical_properties& props, granularity_kind) const override {
-    check_location(props.location, "granularity(" + describe(props.location) + ")");
+    check_location(props.location, "granularity(" + to_string(props.location) + ")");
     return granularity_;
   }
 
   physical_handle create(std::size_t size, const physical_properties& props) override {
     const std::string call =
-        fmt::format("create({}, {})", format_bytes(size), describe(props.location));
+        fmt::format("create({}, {})", format_bytes(size), to_string(props.location));
     check_properties(props, call);
     check_size(size, call);
 
@@ -357,7 +332,7 @@ class host_backend final : public backend {
     const auto [first, last] = whole_mappings(at, size, call);
     if (mprotect(reinterpret_cast<void*>(at), size, protection_for(mode)) != 0) {
       throw_system_error(
-          fmt::format("mprotect({}, {}, access {})", hex(at), format_bytes(size), describe(mode)),
+          fmt::format("mprotect({}, {}, access {})", hex(at), format_bytes(size), to_string(mode)),
           errno);
     }
     for (auto mapping = first; mapping != last; ++mapping) mapping->second.access = mode;
@@ -446,6 +421,45 @@ class host_backend final : public backend {
     if (bytes != 0) std::memset(reinterpret_cast<void*>(destination), value, bytes);
   }
 
+  // Streams are names here: copies and fills are synchronous, so all work submitted to
+  // any stream has completed by the time a call returns, every event is complete and
+  // no stream ever captures. Events are still checked like the driver's handles, so a
+  // caller that records a destroyed event fails here as it would on a GPU.
+  event_handle create_event() override {
+    std::lock_guard lock(mutex_);
+    const event_handle event = next_event_++;
+    events_.insert(event);
+    return event;
+  }
+
+  void destroy_event(event_handle event) override {
+    std::lock_guard lock(mutex_);
+    if (events_.erase(event) == 0) refuse(fmt::format("destroy_event({})", event), unknown_event);
+  }
+
+  void record_event(event_handle event, stream_view stream) override {
+    check_event(event,
+                [&] { return fmt::format("record_event({}, {})", event, to_string(stream)); });
+  }
+
+  bool event_complete(event_handle event) override {
+    check_event(event, [&] { return fmt::format("event_complete({})", event); });
+    return true;
+  }
+
+  void synchronize_event(event_handle event) override {
+    check_event(event, [&] { return fmt::format("synchronize_event({})", event); });
+  }
+
+  void stream_wait_event(stream_view stream, event_handle event) override {
+    check_event(event,
+                [&] { return fmt::format("stream_wait_event({}, {})", to_string(stream), event); });
+  }
+
+  void synchronize_stream(stream_view) override {}
+
+  bool stream_is_capturing(stream_view) override { return false; }
+
  private:
   struct physical_allocation {
     std::size_t size;
@@ -456,6 +470,17 @@ class host_backend final : public backend {
     access_mode access;
   };
   using mapping_iterator = std::map<address, mapping_record>::iterator;
+
+  static constexpr const char* unknown_event =
+      "not a live event of this backend (never created, or already destroyed)";
+
+  // `describe_call` runs only on failure: these checks sit on stream-ordering paths that
+  // should cost little more than a lookup.
+  template <typename DescribeCall>
+  void check_event(event_handle event, DescribeCall&& describe_call) const {
+    std::lock_guard lock(mutex_);
+    if (events_.count(event) == 0) refuse(describe_call(), unknown_event);
+  }
 
   void check_size(std::size_t size, const std::string& call) const {
     if (size == 0) refuse(call, "size is 0");
@@ -499,7 +524,7 @@ class host_backend final : public backend {
         throw unsupported_error(
             fmt::format("host backend: {} is not supported (memfd memory has no NUMA placement); "
                         "use memory_location::on_host() or on_device(0)",
-                        describe(location)));
+                        to_string(location)));
     }
   }
 
@@ -657,6 +682,8 @@ class host_backend final : public backend {
   std::map<address, mapping_record> mappings_;
   std::unordered_map<physical_handle, physical_allocation> allocations_;
   std::size_t live_bytes_ = 0;
+  std::unordered_set<event_handle> events_;
+  event_handle next_event_ = 1;
 };
 
 }  // namespace

@@ -16,6 +16,12 @@
 //
 // Functions that undo something (release, free_address_range, unmap) are called from
 // destructors. They still throw on failure; the handle layer catches and reports.
+//
+// Stream ordering (events, waits, capture status) is the other half of the interface:
+// nothing in VMM is stream-ordered, so a caching resource that hands memory from one
+// stream to another orders them itself with these. On the host backend streams are
+// mere names: all work is synchronous, so every event is complete at once and nothing
+// is ever captured.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +31,7 @@
 #include <string>
 
 #include "vmm_pmr/memory_location.hpp"
+#include "vmm_pmr/stream_view.hpp"
 
 namespace vmm_pmr {
 
@@ -32,6 +39,8 @@ namespace vmm_pmr {
 using physical_handle = std::uint64_t;
 // A virtual address (CUdeviceptr on the GPU).
 using address = std::uintptr_t;
+// An event: CUevent on the GPU, a number on the host. 0 is never a live event.
+using event_handle = std::uintptr_t;
 
 struct physical_properties {
   memory_location location = memory_location::on_device(0);
@@ -107,6 +116,28 @@ class backend {
   virtual void copy_from_host(address destination, const void* source, std::size_t bytes) = 0;
   virtual void copy(address destination, address source, std::size_t bytes) = 0;
   virtual void fill(address destination, std::uint8_t value, std::size_t bytes) = 0;
+
+  // Stream ordering. An event without timing (cuEventCreate(CU_EVENT_DISABLE_TIMING)),
+  // in the calling thread's current context (the CUDA backend makes device 0's primary
+  // context current on a thread that has none, as for copies): record it only on
+  // streams of that context.
+  virtual event_handle create_event() = 0;
+  virtual void destroy_event(event_handle event) = 0;
+  // The event completes once all work submitted to `stream` so far has completed.
+  virtual void record_event(event_handle event, stream_view stream) = 0;
+  // Whether the work of the event's latest record has completed (a never-recorded
+  // event is complete). Never blocks.
+  virtual bool event_complete(event_handle event) = 0;
+  // Blocks the calling thread until the event is complete.
+  virtual void synchronize_event(event_handle event) = 0;
+  // Work submitted to `stream` from now on waits until the event's latest record is
+  // complete; the calling thread does not wait.
+  virtual void stream_wait_event(stream_view stream, event_handle event) = 0;
+  // Blocks the calling thread until all work submitted to `stream` has completed.
+  virtual void synchronize_stream(stream_view stream) = 0;
+  // Whether `stream` is capturing a CUDA graph (its work is recorded, not run). A
+  // capture that an error invalidated counts as capturing until it is ended.
+  virtual bool stream_is_capturing(stream_view stream) = 0;
 };
 
 }  // namespace vmm_pmr

@@ -37,6 +37,14 @@ class forwarding_backend : public backend {
   void copy_from_host(address destination, const void* source, std::size_t bytes) override;
   void copy(address destination, address source, std::size_t bytes) override;
   void fill(address destination, std::uint8_t value, std::size_t bytes) override;
+  event_handle create_event() override;
+  void destroy_event(event_handle event) override;
+  void record_event(event_handle event, stream_view stream) override;
+  bool event_complete(event_handle event) override;
+  void synchronize_event(event_handle event) override;
+  void stream_wait_event(stream_view stream, event_handle event) override;
+  void synchronize_stream(stream_view stream) override;
+  bool stream_is_capturing(stream_view stream) override;
 
  private:
   std::shared_ptr<backend> inner_;

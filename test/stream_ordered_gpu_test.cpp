@@ -1,0 +1,208 @@
+// stream_ordered_resource with real streams and kernels in flight: what only a GPU can
+// show. SKIPs without a VMM-capable GPU, and without the test kernels (built only where
+// nvcc is: VMM_PMR_TEST_KERNELS).
+//
+// Kernels run for 200 ms where a test needs work still in flight, far longer than the
+// host calls that follow take, so an ordering bug shows as corrupted data or an illegal
+// address rather than depending on timing luck.
+#include <catch2/catch_test_macros.hpp>
+
+#include <chrono>
+#include <cstdint>
+
+#include "support/backends_under_test.hpp"
+#include "vmm_pmr/error.hpp"
+#include "vmm_pmr/stream_ordered_resource.hpp"
+
+#if VMM_PMR_TEST_KERNELS
+#include "support/test_kernels.hpp"
+#endif
+
+namespace {
+
+#if VMM_PMR_TEST_KERNELS
+namespace kernels = vmm_pmr::test::kernels;
+
+constexpr std::size_t block_bytes = std::size_t{64} << 20;
+constexpr std::size_t block_count = block_bytes / sizeof(std::uint32_t);
+constexpr std::uint64_t long_kernel_us = 200'000;
+
+// One 64 MiB chunk at a time, so that a request of that size can only be served by the
+// block another stream just freed, or by growing.
+vmm_pmr::stream_ordered_options one_block_chunks() {
+  vmm_pmr::stream_ordered_options options;
+  options.min_chunk_size = block_bytes;
+  options.max_chunk_size = block_bytes;
+  return options;
+}
+
+std::uint32_t* as_words(void* pointer) { return static_cast<std::uint32_t*>(pointer); }
+
+double milliseconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+#endif
+
+// The GPU, and the kernels to drive it; SKIPs with the reason when either is missing.
+std::shared_ptr<vmm_pmr::backend> require_gpu_with_kernels() {
+#if VMM_PMR_TEST_KERNELS
+  return vmm_pmr::test::require_cuda_backend();
+#else
+  SKIP("the test kernels were not built (no nvcc): configure where the CUDA toolkit's nvcc is");
+  return nullptr;
+#endif
+}
+
+}  // namespace
+
+#if VMM_PMR_TEST_KERNELS
+
+TEST_CASE("a kernel still writing a freed block never corrupts its next owner on another stream",
+          "[stream_ordered][gpu]") {
+  auto gpu = require_gpu_with_kernels();
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+
+  void* freed = resource.allocate(block_bytes, a);
+  kernels::fill_for(as_words(freed), 0xdeadbeef, block_count, long_kernel_us, a);
+  resource.deallocate(freed, block_bytes, a);
+
+  void* reused = resource.allocate(block_bytes, b);
+  kernels::fill(as_words(reused), 0x12345678, block_count, b);
+  CHECK(kernels::count_mismatches(as_words(reused), 0x12345678, block_count, b) == 0);
+  // The handoff, not growth, served it: B was ordered after A's kernel.
+  CHECK(reused == freed);
+  CHECK(resource.stats().stream_waits == 1);
+  a.synchronize();
+  resource.deallocate(reused, block_bytes, b);
+}
+
+TEST_CASE("handing a block to another stream does not block the host while the kernel runs",
+          "[stream_ordered][gpu]") {
+  auto gpu = require_gpu_with_kernels();
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+  void* freed = resource.allocate(block_bytes, a);
+  kernels::fill_for(as_words(freed), 1, block_count, long_kernel_us, a);
+  resource.deallocate(freed, block_bytes, a);
+
+  const auto start = std::chrono::steady_clock::now();
+  void* reused = resource.allocate(block_bytes, b);
+  CHECK(milliseconds_since(start) < 50);
+  CHECK_FALSE(a.idle());  // the kernel was still running when B got the block
+  resource.deallocate(reused, block_bytes, b);
+  a.synchronize();
+  b.synchronize();
+}
+
+TEST_CASE("a stream reuses its own block at once while a kernel still uses it",
+          "[stream_ordered][gpu]") {
+  auto gpu = require_gpu_with_kernels();
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::cuda_stream a;
+  void* block = resource.allocate(block_bytes, a);
+  kernels::fill_for(as_words(block), 1, block_count, long_kernel_us, a);
+  resource.deallocate(block, block_bytes, a);
+
+  const auto start = std::chrono::steady_clock::now();
+  void* again = resource.allocate(block_bytes, a);
+  CHECK(milliseconds_since(start) < 50);
+  CHECK(again == block);
+  kernels::fill(as_words(again), 2, block_count, a);  // ordered after the first kernel
+  CHECK(kernels::count_mismatches(as_words(again), 2, block_count, a) == 0);
+  resource.deallocate(again, block_bytes, a);
+}
+
+TEST_CASE("a block whose stream has finished goes to another stream without a wait",
+          "[stream_ordered][gpu]") {
+  auto gpu = require_gpu_with_kernels();
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+  void* block = resource.allocate(block_bytes, a);
+  kernels::fill(as_words(block), 3, block_count, a);
+  resource.deallocate(block, block_bytes, a);
+  a.synchronize();
+
+  void* reused = resource.allocate(block_bytes, b);
+  CHECK(reused == block);
+  CHECK(resource.stats().stream_waits == 0);
+  CHECK(resource.stats().completed_stream_reuses == 1);
+  resource.deallocate(reused, block_bytes, b);
+}
+
+TEST_CASE("trim waits for a kernel still using the memory it unmaps", "[stream_ordered][gpu]") {
+  auto gpu = require_gpu_with_kernels();
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::cuda_stream a;
+  void* block = resource.allocate(block_bytes, a);
+  kernels::fill_for(as_words(block), 4, block_count, long_kernel_us, a);
+  resource.deallocate(block, block_bytes, a);
+
+  CHECK(resource.trim() == block_bytes);
+  CHECK(a.idle());                 // trim returned only once the kernel was done
+  CHECK_NOTHROW(a.synchronize());  // and it never touched unmapped memory
+  CHECK(resource.stats().mapped_bytes == 0);
+}
+
+TEST_CASE("during a graph capture the stream reuses its blocks and trim refuses",
+          "[stream_ordered][gpu][capture]") {
+  auto gpu = require_gpu_with_kernels();
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::cuda_stream c;
+  void* warm = resource.allocate(block_bytes, c);
+  resource.deallocate(warm, block_bytes, c);
+  c.synchronize();
+
+  kernels::begin_capture(c);
+  void* captured = resource.allocate(block_bytes, c);  // its own cache: no driver call
+  kernels::fill(as_words(captured), 5, block_count, c);
+  CHECK_THROWS_AS(resource.trim(), vmm_pmr::error);
+  resource.deallocate(captured, block_bytes, c);
+  kernels::end_capture_and_launch(c);
+
+  CHECK(captured == warm);
+  void* after = resource.allocate(block_bytes, c);
+  CHECK(kernels::count_mismatches(as_words(after), 5, block_count, c) == 0);
+  resource.deallocate(after, block_bytes, c);
+  CHECK(resource.trim() == block_bytes);
+}
+
+TEST_CASE("many streams with kernels in flight each get exclusive memory",
+          "[stream_ordered][gpu]") {
+  auto gpu = require_gpu_with_kernels();
+  vmm_pmr::stream_ordered_options options;
+  options.max_chunk_size = std::size_t{256} << 20;
+  vmm_pmr::stream_ordered_resource resource(gpu, options);
+  constexpr int stream_count = 4;
+  constexpr int rounds = 50;
+  kernels::cuda_stream streams[stream_count];
+  std::size_t mismatches = 0;
+  for (int round = 0; round < rounds; ++round) {
+    for (int s = 0; s < stream_count; ++s) {
+      const std::size_t bytes = (std::size_t{1} << (16 + (round + s) % 8)) + 4096 * s;
+      const std::size_t count = bytes / sizeof(std::uint32_t);
+      const auto value = static_cast<std::uint32_t>(round * stream_count + s + 1);
+      void* block = resource.allocate(bytes, streams[s]);
+      kernels::fill_for(as_words(block), value, count, 200, streams[s]);
+      kernels::fill(as_words(block), value, count, streams[s]);
+      // Another stream's kernel writing into this block meanwhile would leave its value.
+      if (round % 5 == 0) {
+        mismatches += kernels::count_mismatches(as_words(block), value, count, streams[s]);
+      }
+      resource.deallocate(block, bytes, streams[s]);
+    }
+  }
+  for (auto& stream : streams) CHECK_NOTHROW(stream.synchronize());
+  CHECK(mismatches == 0);
+  CHECK(resource.stats().live_count == 0);
+}
+
+#else
+
+TEST_CASE("stream-ordered GPU tests", "[stream_ordered][gpu]") { require_gpu_with_kernels(); }
+
+#endif

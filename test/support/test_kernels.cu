@@ -1,0 +1,148 @@
+// The GPU tests' kernels and runtime calls; see test_kernels.hpp.
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "test_kernels.hpp"
+
+namespace vmm_pmr::test::kernels {
+namespace {
+
+constexpr int blocks = 132;  // one per SM of an H100: every block runs at once
+constexpr int threads_per_block = 256;
+
+void check(cudaError_t result, const char* call) {
+  if (result != cudaSuccess) {
+    throw std::runtime_error(std::string(call) + ": " + cudaGetErrorName(result) + " (" +
+                             cudaGetErrorString(result) + ")");
+  }
+}
+
+cudaStream_t native(stream_view stream) { return stream.get(); }
+
+__device__ std::uint64_t nanoseconds_now() {
+  std::uint64_t now;
+  asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+  return now;
+}
+
+__global__ void spin_kernel(std::uint64_t nanoseconds) {
+  const std::uint64_t start = nanoseconds_now();
+  while (nanoseconds_now() - start < nanoseconds) {
+  }
+}
+
+__global__ void fill_kernel(std::uint32_t* data, std::uint32_t value, std::size_t count) {
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += stride) {
+    data[i] = value;
+  }
+}
+
+__global__ void fill_for_kernel(std::uint32_t* data, std::uint32_t value, std::size_t count,
+                                std::uint64_t nanoseconds) {
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  const std::uint64_t start = nanoseconds_now();
+  do {
+    for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+         i += stride) {
+      // volatile: every pass really stores, so the memory stays under fire until the end.
+      static_cast<volatile std::uint32_t*>(data)[i] = value;
+    }
+  } while (nanoseconds_now() - start < nanoseconds);
+}
+
+__global__ void count_kernel(const std::uint32_t* data, std::uint32_t expected, std::size_t count,
+                             unsigned long long* mismatches) {
+  const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
+  unsigned long long mine = 0;
+  for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += stride) {
+    if (data[i] != expected) ++mine;
+  }
+  if (mine != 0) atomicAdd(mismatches, mine);
+}
+
+void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+}  // namespace
+
+cuda_stream::cuda_stream() {
+  check(cudaSetDevice(0), "cudaSetDevice(0)");
+  cudaStream_t stream = nullptr;
+  check(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), "cudaStreamCreateWithFlags");
+  stream_ = stream;
+}
+
+cuda_stream::~cuda_stream() {
+  cudaStreamSynchronize(stream_);
+  cudaStreamDestroy(stream_);
+}
+
+void cuda_stream::synchronize() const {
+  check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+}
+
+bool cuda_stream::idle() const {
+  const cudaError_t result = cudaStreamQuery(stream_);
+  if (result == cudaErrorNotReady) return false;
+  check(result, "cudaStreamQuery");
+  return true;
+}
+
+void spin(stream_view stream, std::uint64_t microseconds) {
+  spin_kernel<<<1, 1, 0, native(stream)>>>(microseconds * 1000);
+  check_launch("spin_kernel");
+}
+
+void fill(std::uint32_t* data, std::uint32_t value, std::size_t count, stream_view stream) {
+  fill_kernel<<<blocks, threads_per_block, 0, native(stream)>>>(data, value, count);
+  check_launch("fill_kernel");
+}
+
+void fill_for(std::uint32_t* data, std::uint32_t value, std::size_t count,
+              std::uint64_t microseconds, stream_view stream) {
+  fill_for_kernel<<<blocks, threads_per_block, 0, native(stream)>>>(data, value, count,
+                                                                    microseconds * 1000);
+  check_launch("fill_for_kernel");
+}
+
+std::size_t count_mismatches(const std::uint32_t* data, std::uint32_t expected, std::size_t count,
+                             stream_view stream) {
+  unsigned long long* counter = nullptr;
+  check(cudaMallocAsync(&counter, sizeof *counter, native(stream)), "cudaMallocAsync");
+  check(cudaMemsetAsync(counter, 0, sizeof *counter, native(stream)), "cudaMemsetAsync");
+  count_kernel<<<blocks, threads_per_block, 0, native(stream)>>>(data, expected, count, counter);
+  check_launch("count_kernel");
+  unsigned long long mismatches = 0;
+  check(cudaMemcpyAsync(&mismatches, counter, sizeof mismatches, cudaMemcpyDeviceToHost,
+                        native(stream)),
+        "cudaMemcpyAsync");
+  check(cudaFreeAsync(counter, native(stream)), "cudaFreeAsync");
+  check(cudaStreamSynchronize(native(stream)), "cudaStreamSynchronize");
+  return static_cast<std::size_t>(mismatches);
+}
+
+void begin_capture(stream_view stream) {
+  check(cudaStreamBeginCapture(native(stream), cudaStreamCaptureModeGlobal),
+        "cudaStreamBeginCapture");
+}
+
+void end_capture_and_launch(stream_view stream) {
+  cudaGraph_t graph = nullptr;
+  check(cudaStreamEndCapture(native(stream), &graph), "cudaStreamEndCapture");
+  cudaGraphExec_t executable = nullptr;
+  const cudaError_t instantiated = cudaGraphInstantiate(&executable, graph, 0);
+  if (instantiated != cudaSuccess) cudaGraphDestroy(graph);
+  check(instantiated, "cudaGraphInstantiate");
+  const cudaError_t launched = cudaGraphLaunch(executable, native(stream));
+  const cudaError_t finished =
+      launched == cudaSuccess ? cudaStreamSynchronize(native(stream)) : launched;
+  cudaGraphExecDestroy(executable);
+  cudaGraphDestroy(graph);
+  check(finished, "cudaGraphLaunch");
+}
+
+}  // namespace vmm_pmr::test::kernels

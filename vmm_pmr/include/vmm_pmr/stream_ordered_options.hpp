@@ -1,0 +1,46 @@
+// What a stream_ordered_resource maps and how it grows, trims and allocates for pmr.
+//
+// The physical memory is described by a vmm_options (device, location, granularity,
+// access, ...) and checked like a vmm_resource's: resolve_options() plus one probe
+// allocation at construction. The rest sizes the one reservation and the chunks mapped
+// into it; stream_ordered_resource validates them at construction too, so a bad value
+// fails there with invalid_argument naming the option.
+#pragma once
+
+#include <cstddef>
+#include <optional>
+
+#include "vmm_pmr/stream_view.hpp"
+#include "vmm_pmr/vmm_options.hpp"
+
+namespace vmm_pmr {
+
+struct stream_ordered_options {
+  // The physical memory: device, location, granularity, access, shareable handles,
+  // compression; also on_bad_deallocation and on_leak, called for the resource's blocks.
+  vmm_options memory;
+
+  // Address space reserved up front, once; every block lives in it. 0: twice the
+  // device's memory rounded up to 1 GiB (headroom for the holes trim leaves). It costs no
+  // memory: reserved addresses are mapped only as chunks are needed.
+  std::size_t reservation_size = 0;
+  // Chunks (physical allocations, each one mapping) grow with the memory mapped:
+  // max(what the request needs, min(max_chunk_size, max(min_chunk_size, mapped / 16))),
+  // so overshoot stays near 1/16 while large workloads make few driver calls. Both are
+  // rounded up to the granularity. 0: 2 MiB and 1 GiB.
+  std::size_t min_chunk_size = 0;
+  std::size_t max_chunk_size = 0;
+
+  // When set, a deallocate() that leaves more than this many bytes cached gives whole
+  // free chunks back to the driver, without ever blocking: only chunks whose frees are
+  // known to have completed on their streams (an event recorded and found complete).
+  // What cannot go yet is tried again once the cache has grown by min_chunk_size, or after
+  // 64 more frees over the threshold. Nothing is released while a stream captures.
+  // nullopt: only trim() gives memory back.
+  std::optional<std::size_t> release_threshold;
+
+  // The stream the std::pmr::memory_resource interface allocates and frees on.
+  stream_view stream;
+};
+
+}  // namespace vmm_pmr

@@ -1,0 +1,117 @@
+// The blocks of the stream-ordered resource: every mapped byte of its reservation
+// belongs to exactly one block, live or free.
+//
+// A block_map holds them in address order (a map from base address to block). Block
+// objects live in the map's nodes, so a block* stays valid until that block is erased
+// (merged into a neighbour, or unmapped by trim); free lists and caches hold block*.
+// A hash index on the base address answers deallocate()'s lookup in O(1): the ordered
+// map is only walked for neighbours and for interior addresses, off the hot path.
+// Neighbours in the map are adjacent in memory only where their ends meet: trim leaves
+// unmapped holes between blocks, and blocks on either side of a hole never merge.
+//
+// The bookkeeping lives in host memory only (the pool's node allocator): nothing here
+// ever touches the memory the blocks describe, which may be device memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <memory_resource>
+#include <vector>
+
+#include "vmm_pmr/backend.hpp"
+
+namespace vmm_pmr::detail {
+
+struct stream_state;
+
+enum class block_state : std::uint8_t {
+  live,      // handed out by allocate()
+  free,      // in a free list (its stream's, or the settled one)
+  cached,    // in its stream's exact-size cache: free, not yet merged with neighbours
+  reserved,  // free, set aside by an allocation that is mapping the chunk after it
+};
+
+struct block {
+  address base = 0;
+  std::size_t size = 0;
+  block_state state = block_state::free;
+  // live: the stream that allocated it. Otherwise the stream whose work may still use
+  // it (the one it was freed on), or nullptr when no stream may: "settled".
+  stream_state* stream = nullptr;
+  // Free blocks: when it was freed (the pool's deallocation counter); an event recorded
+  // on `stream` after that covers it.
+  std::uint64_t free_sequence = 0;
+  std::size_t requested = 0;  // live: the bytes asked for
+  block* next_cached = nullptr;
+
+  address end() const noexcept { return base + size; }
+  bool is_free() const noexcept { return state == block_state::free; }
+};
+
+// Open addressing with linear probing over a power-of-two table, at most half full;
+// deletion shifts the following entries back, so no tombstones accumulate. Address 0 is
+// never a block's base and marks a free slot.
+class block_index {
+ public:
+  explicit block_index(std::pmr::memory_resource* memory);
+
+  block* find(address base) const noexcept {
+    for (std::size_t i = home_of(base);; i = (i + 1) & mask_) {
+      const slot& candidate = slots_[i];
+      if (candidate.base == base) return candidate.value;
+      if (candidate.base == 0) return nullptr;
+    }
+  }
+  void insert(address base, block* value);
+  void erase(address base) noexcept;
+
+ private:
+  struct slot {
+    address base = 0;
+    block* value = nullptr;
+  };
+
+  std::size_t home_of(address base) const noexcept {
+    // Bases are multiples of 256: drop those bits, then mix (Fibonacci hashing).
+    return static_cast<std::size_t>(((base >> 8) * 0x9e3779b97f4a7c15ULL) >> shift_);
+  }
+  void grow();
+
+  std::pmr::vector<slot> slots_;
+  std::size_t mask_ = 0;
+  int shift_ = 0;
+  std::size_t count_ = 0;
+};
+
+class block_map {
+ public:
+  explicit block_map(std::pmr::memory_resource* memory) : blocks_(memory), index_(memory) {}
+
+  block& insert(const block& description);
+  void erase(const block& b);
+
+  // The block starting at `base`, or null.
+  block* find(address base) const noexcept { return index_.find(base); }
+  // The block holding `at` (any interior address), or null.
+  block* containing(address at);
+  // Its neighbour in memory: the block ending where `b` starts / starting where it ends.
+  block* adjacent_before(const block& b);
+  block* adjacent_after(const block& b);
+
+  // Cuts `b` at `at` (strictly inside it): `b` keeps [base, at) and the returned block,
+  // a copy of b's state, gets [at, end).
+  block& split(block& b, address at);
+  // `b` takes over `next`, which must start where `b` ends; `next` is erased.
+  void absorb(block& b, block& next);
+
+  std::size_t count() const noexcept { return blocks_.size(); }
+  auto begin() { return blocks_.begin(); }
+  auto end() { return blocks_.end(); }
+
+ private:
+  std::pmr::map<address, block> blocks_;
+  block_index index_;
+};
+
+}  // namespace vmm_pmr::detail

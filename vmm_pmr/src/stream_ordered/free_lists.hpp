@@ -1,0 +1,143 @@
+// Where free blocks wait to be reused: best-fit free lists and exact-size caches.
+//
+// free_list: free blocks ordered by (size, address). best_fit() returns the smallest
+//   block that can hold a request at its alignment, the lowest-addressed among equals,
+//   which keeps memory packed towards the start of the reservation (and so leaves
+//   whole chunks free at the top for trim). Its blocks are merged with their free
+//   neighbours of the same stream before they are inserted.
+// cached_bins: the hot path. A stream's recently freed blocks, unmerged, in LIFO bins
+//   keyed by exact block size: freeing and allocating the same size on one stream is a
+//   push and a pop, with no search, no merge and no heap allocation. A bin holds a few
+//   blocks at most, and each size may use one of two bins; what does not fit goes to the
+//   free list.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory_resource>
+#include <set>
+
+#include "block.hpp"
+
+namespace vmm_pmr::detail {
+
+// Whether `b` holds `size` bytes starting at an `alignment`-aligned address.
+bool fits(const block& b, std::size_t size, std::size_t alignment) noexcept;
+// The aligned start of a request of `size` bytes placed in `b` (fits() must hold).
+address placement_in(const block& b, std::size_t alignment) noexcept;
+
+class free_list {
+ public:
+  static constexpr std::uint64_t any_sequence = std::numeric_limits<std::uint64_t>::max();
+
+  explicit free_list(std::pmr::memory_resource* memory) : blocks_(memory) {}
+
+  void insert(block& b);
+  void erase(block& b);
+
+  // The best fit among blocks freed no later than `newest_sequence`, or null.
+  block* best_fit(std::size_t size, std::size_t alignment,
+                  std::uint64_t newest_sequence = any_sequence) const;
+  std::size_t largest() const noexcept;
+  std::size_t bytes() const noexcept { return bytes_; }
+  bool empty() const noexcept { return blocks_.empty(); }
+
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (block* b : blocks_) visit(*b);
+  }
+
+ private:
+  struct by_size_then_address {
+    bool operator()(const block* a, const block* b) const noexcept {
+      return a->size != b->size ? a->size < b->size : a->base < b->base;
+    }
+  };
+
+  std::pmr::set<block*, by_size_then_address> blocks_;
+  std::size_t bytes_ = 0;
+};
+
+class cached_bins {
+ public:
+  static constexpr std::size_t bin_count = 16;
+  static constexpr std::uint32_t blocks_per_bin = 8;
+
+  // A cached block of exactly `size` bytes whose base is `alignment`-aligned, or null.
+  block* pop(std::size_t size, std::size_t alignment) noexcept {
+    bin* found = bin_holding(size);
+    if (found == nullptr) return nullptr;
+    block* const top = found->head;
+    if (top->base % alignment != 0) return nullptr;
+    found->head = top->next_cached;
+    --found->count;
+    bytes_ -= size;
+    top->next_cached = nullptr;
+    return top;
+  }
+
+  // False when its bin is full or both bins its size may use hold other sizes: the
+  // caller frees it to the free list instead.
+  bool push(block& b) noexcept {
+    bin* target = bin_holding(b.size);
+    if (target == nullptr) {
+      bin* const first = &bins_[home_of(b.size)];
+      bin* const second = &bins_[home_of(b.size) ^ 1];
+      target = first->count == 0 ? first : second->count == 0 ? second : nullptr;
+      if (target == nullptr) return false;
+      target->size = b.size;
+    }
+    if (target->count == blocks_per_bin) return false;
+    b.next_cached = target->head;
+    target->head = &b;
+    ++target->count;
+    bytes_ += b.size;
+    return true;
+  }
+
+  // Empties every bin, calling `take(block&)` for each block.
+  template <typename Take>
+  void drain(Take&& take) {
+    if (empty()) return;
+    for (bin& candidate : bins_) {
+      while (candidate.head != nullptr) {
+        block* const top = candidate.head;
+        candidate.head = top->next_cached;
+        top->next_cached = nullptr;
+        bytes_ -= top->size;
+        take(*top);
+      }
+      candidate.count = 0;
+    }
+  }
+
+  std::size_t bytes() const noexcept { return bytes_; }
+  bool empty() const noexcept { return bytes_ == 0; }
+
+ private:
+  struct bin {
+    std::size_t size = 0;
+    block* head = nullptr;
+    std::uint32_t count = 0;
+  };
+
+  // Two-way set associative: a size lives in bin home or home ^ 1, so a lookup is two
+  // compares whatever the other bins hold.
+  static std::size_t home_of(std::size_t size) noexcept {
+    return static_cast<std::size_t>(((size >> 8) * 0x9e3779b97f4a7c15ULL) >> 60) % bin_count;
+  }
+  bin* bin_holding(std::size_t size) noexcept {
+    bin* const first = &bins_[home_of(size)];
+    if (first->size == size && first->count != 0) return first;
+    bin* const second = &bins_[home_of(size) ^ 1];
+    if (second->size == size && second->count != 0) return second;
+    return nullptr;
+  }
+
+  std::array<bin, bin_count> bins_{};
+  std::size_t bytes_ = 0;
+};
+
+}  // namespace vmm_pmr::detail

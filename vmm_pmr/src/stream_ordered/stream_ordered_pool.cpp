@@ -1,0 +1,701 @@
+// The stream-ordered pool; see stream_ordered_pool.hpp for the order of attempts and
+// the invariants.
+#include "stream_ordered_pool.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cassert>
+#include <exception>
+#include <utility>
+
+#include "size_classes.hpp"
+#include "vmm_pmr/byte_size.hpp"
+#include "vmm_pmr/cleanup_errors.hpp"
+#include "vmm_pmr/error.hpp"
+#include "vmm_pmr/mapping.hpp"
+#include "vmm_pmr/physical_memory.hpp"
+#include "vmm_pmr/vmm_allocation.hpp"
+
+namespace vmm_pmr::detail {
+namespace {
+
+// Growth aims to map at most this fraction more than is needed (1/16: 6.25%).
+constexpr std::size_t growth_divisor = 16;
+// Frees over the release threshold between two automatic trims that released nothing.
+constexpr std::uint32_t auto_trim_retry_interval = 64;
+
+}  // namespace
+
+std::uint64_t stream_state::waited_sequence(const stream_state& donor) const noexcept {
+  for (const auto& [waited, covers] : waited_for) {
+    if (waited == &donor) return covers;
+  }
+  return 0;
+}
+
+void stream_state::note_wait(stream_state& donor, std::uint64_t covers) {
+  for (auto& [waited, waited_covers] : waited_for) {
+    if (waited == &donor) {
+      waited_covers = std::max(waited_covers, covers);
+      return;
+    }
+  }
+  waited_for.emplace_back(&donor, covers);
+}
+
+stream_ordered_pool::stream_ordered_pool(backend& driver, mapping_registry& registry,
+                                         const void* owner, pool_settings settings)
+    : driver_(driver),
+      registry_(registry),
+      owner_(owner),
+      settings_(std::move(settings)),
+      reservation_(driver, settings_.reservation_size, settings_.reservation_alignment),
+      space_(reservation_.base(), reservation_.size(), &bookkeeping_),
+      blocks_(&bookkeeping_),
+      settled_(&bookkeeping_),
+      streams_(&bookkeeping_),
+      stream_index_(&bookkeeping_) {
+  stats_.reserved_bytes = reservation_.size();
+}
+
+// shut_down() normally released everything already; this covers a pool that was never
+// shut down (its owner's constructor threw after creating it).
+stream_ordered_pool::~stream_ordered_pool() { registry_.release_all(owner_).first.clear(); }
+
+stream_state& stream_ordered_pool::find_or_add_state(stream_view stream) {
+  const auto found = stream_index_.find(stream.id());
+  if (found != stream_index_.end()) return *(last_stream_ = found->second);
+  stream_state& created = streams_.emplace_back(stream, &bookkeeping_);
+  stream_index_.emplace(stream.id(), &created);
+  return *(last_stream_ = &created);
+}
+
+// ---- allocation ----
+
+void* stream_ordered_pool::allocate(std::size_t bytes, std::size_t block_size,
+                                    std::size_t alignment, stream_view stream) {
+  std::unique_lock lock(lock_);
+  stream_state& state = state_of(stream);
+  if (block* reused = state.recent.pop(block_size, alignment)) {
+    ++stats_.same_stream_reuses;
+    hand_out(*reused, state, bytes);
+    return reinterpret_cast<void*>(reused->base);
+  }
+
+  for (int attempt = 0;; ++attempt) {
+    if (block* cached = allocate_from_cache(state, block_size, alignment)) {
+      hand_out(*cached, state, bytes);
+      return reinterpret_cast<void*>(cached->base);
+    }
+    try {
+      return allocate_by_growing(lock, state, bytes, block_size, alignment);
+    } catch (const out_of_memory&) {
+      if (attempt > 0) throw;
+    }
+    // Out of memory or address space: give back what is free everywhere (waiting for the
+    // streams that freed it), and try everything once more.
+    lock.unlock();
+    try {
+      trim(0);
+    } catch (const error&) {
+      // A stream is capturing: nothing can be unmapped now; the retry will tell.
+    }
+    lock.lock();
+  }
+}
+
+block* stream_ordered_pool::allocate_from_cache(stream_state& stream, std::size_t block_size,
+                                                std::size_t alignment) {
+  flush_cache(stream);
+  if (block* own = stream.free_blocks.best_fit(block_size, alignment)) {
+    ++stats_.same_stream_reuses;
+    return &carve(*own, block_size, alignment);
+  }
+  if (block* settled = settled_.best_fit(block_size, alignment)) {
+    ++stats_.settled_reuses;
+    return &carve(*settled, block_size, alignment);
+  }
+  return take_from_other_streams(stream, block_size, alignment);
+}
+
+block* stream_ordered_pool::take_from_other_streams(stream_state& stream, std::size_t block_size,
+                                                    std::size_t alignment) {
+  // Only streams holding free blocks can help, and only when they hold enough together;
+  // otherwise asking the driver (about captures, events) would cost calls for nothing.
+  std::pmr::vector<stream_state*> donors(&bookkeeping_);
+  std::size_t donated_bytes = 0;
+  for (stream_state& other : streams_) {
+    if (&other == &stream || !other.has_free_blocks()) continue;
+    donors.push_back(&other);
+    donated_bytes += other.cached_bytes();
+  }
+  // Settling merges blocks of several streams, so together they may serve the request.
+  if (donated_bytes < block_size) return nullptr;
+  // A capturing stream takes nothing from other streams: the captured work runs when the
+  // graph is launched, which no event recorded now can order.
+  if (driver_.stream_is_capturing(stream.stream)) return nullptr;
+
+  // Blocks this stream is already ordered after, through an earlier wait.
+  for (stream_state* donor : donors) {
+    const std::uint64_t waited = stream.waited_sequence(*donor);
+    if (waited == 0) continue;
+    flush_cache(*donor);
+    if (block* found = donor->free_blocks.best_fit(block_size, alignment, waited)) {
+      ++stats_.waited_stream_reuses;
+      return &carve(*found, block_size, alignment);
+    }
+  }
+
+  // Blocks whose freeing has completed: settled by an event recorded after the frees.
+  std::pmr::vector<stream_state*> recorded(&bookkeeping_);
+  for (stream_state* donor : donors) {
+    // An event recorded on a capturing stream would become a node of its graph.
+    if (driver_.stream_is_capturing(donor->stream)) continue;
+    flush_cache(*donor);
+    record_frees(*donor);
+    if (!donor->event_complete && donor->done.complete()) donor->event_complete = true;
+    if (donor->event_complete) {
+      settle_covered(*donor, donor->event_covers);
+    } else {
+      recorded.push_back(donor);
+    }
+  }
+  if (block* settled = settled_.best_fit(block_size, alignment)) {
+    ++stats_.completed_stream_reuses;
+    return &carve(*settled, block_size, alignment);
+  }
+
+  // Still in use on its stream: order this stream after the frees, then take it.
+  block* best = nullptr;
+  stream_state* best_donor = nullptr;
+  for (stream_state* donor : recorded) {
+    block* candidate = donor->free_blocks.best_fit(block_size, alignment, donor->event_covers);
+    if (candidate != nullptr && (best == nullptr || candidate->size < best->size)) {
+      best = candidate;
+      best_donor = donor;
+    }
+  }
+  if (best == nullptr) return nullptr;
+  best_donor->done.make_stream_wait(stream.stream);
+  stream.note_wait(*best_donor, best_donor->event_covers);
+  ++stats_.stream_waits;
+  ++stats_.waited_stream_reuses;
+  return &carve(*best, block_size, alignment);
+}
+
+block& stream_ordered_pool::carve(block& b, std::size_t block_size, std::size_t alignment) {
+  free_list& list = list_of(b.stream);
+  list.erase(b);
+  const address start = placement_in(b, alignment);
+  block* taken = &b;
+  if (start > b.base) {
+    taken = &blocks_.split(b, start);
+    list.insert(b);  // the front keeps its place: its neighbours were not mergeable before
+  }
+  if (taken->size > block_size) list.insert(blocks_.split(*taken, taken->base + block_size));
+  return *taken;
+}
+
+void stream_ordered_pool::hand_out(block& b, stream_state& stream, std::size_t bytes) noexcept {
+  b.state = block_state::live;
+  b.stream = &stream;
+  b.requested = bytes;
+  b.next_cached = nullptr;
+  ++stats_.allocations;
+  ++stats_.live_count;
+  stats_.live_bytes += bytes;
+  stats_.live_block_bytes += b.size;
+  stats_.cached_bytes -= b.size;
+  stats_.peak_live_bytes = std::max(stats_.peak_live_bytes, stats_.live_bytes);
+  ++stream.usage.allocations;
+  ++stream.usage.live_count;
+  stream.usage.live_bytes += bytes;
+}
+
+// ---- growth ----
+
+std::size_t stream_ordered_pool::preferred_chunk_size() const noexcept {
+  const std::size_t proportional =
+      round_up(space_.mapped_bytes() / growth_divisor, settings_.granularity).value_or(0);
+  return std::max(settings_.min_chunk_size, std::min(settings_.max_chunk_size, proportional));
+}
+
+stream_ordered_pool::growth_plan stream_ordered_pool::plan_growth(const stream_state& stream,
+                                                                  std::size_t block_size,
+                                                                  std::size_t alignment) {
+  const std::size_t preferred = preferred_chunk_size();
+  // First fit over the holes: the lowest address where the request fits.
+  for (const auto& [hole_base, hole_size] : space_.holes()) {
+    // A free block of this stream (or settled) ending at the hole is extended by the new
+    // chunk instead of left behind: the chunk maps only what the block lacks.
+    block* extended = nullptr;
+    address start = 0;
+    if (hole_base > space_.base()) {
+      block* before = blocks_.containing(hole_base - 1);
+      if (before != nullptr && before->is_free() &&
+          (before->stream == &stream || before->stream == nullptr)) {
+        const address placement = placement_in(*before, alignment);
+        if (placement >= before->base && placement < hole_base) {
+          extended = before;
+          start = placement;
+        }
+      }
+    }
+    address chunk_base = hole_base;
+    if (extended == nullptr) {
+      start = align_up(hole_base, alignment);
+      if (start < hole_base) continue;  // the alignment wraps around
+      // A large alignment leaves the hole's front unmapped rather than mapping padding.
+      chunk_base = std::max(hole_base, start / settings_.granularity * settings_.granularity);
+    }
+    const address hole_end = hole_base + hole_size;
+    if (start + block_size < start || start + block_size > hole_end) continue;
+    const std::optional<std::size_t> needed =
+        round_up(start + block_size - chunk_base, settings_.granularity);
+    if (!needed || *needed > hole_end - chunk_base) continue;
+    return {chunk_base, std::max(*needed, std::min(preferred, hole_end - chunk_base)), extended};
+  }
+  throw out_of_memory(
+      fmt::format("no free range of the {} reservation holds {} at alignment {} (mapped: {})",
+                  format_bytes(space_.size()), format_bytes(block_size), alignment,
+                  format_bytes(space_.mapped_bytes())));
+}
+
+void stream_ordered_pool::map_chunk(address base, std::size_t size) {
+  // Each step's RAII object undoes it if a later step throws.
+  physical_memory memory(driver_, size, settings_.properties);
+  mapping mapped(driver_, base, memory, 0, size);
+  driver_.set_access(base, size, settings_.access);
+  std::vector<mapped_chunk> chunks;
+  chunks.push_back({std::move(memory), std::move(mapped)});
+  // No reservation of its own: the chunk lives in the pool's.
+  registry_.add(owner_, vmm_allocation({}, std::move(chunks)),
+                {.requested_bytes = size,
+                 .alignment = settings_.granularity,
+                 .location = settings_.properties.location,
+                 .compressed = false,
+                 .imported = false});
+}
+
+void* stream_ordered_pool::allocate_by_growing(std::unique_lock<spin_lock>& lock,
+                                               stream_state& stream, std::size_t bytes,
+                                               std::size_t block_size, std::size_t alignment) {
+  const growth_plan plan = plan_growth(stream, block_size, alignment);
+  space_.take(plan.chunk_base, plan.chunk_size);
+  if (plan.extended != nullptr) {
+    list_of(plan.extended->stream).erase(*plan.extended);
+    plan.extended->state = block_state::reserved;
+  }
+
+  lock.unlock();
+  try {
+    map_chunk(plan.chunk_base, plan.chunk_size);
+  } catch (...) {
+    lock.lock();
+    space_.give_back(plan.chunk_base, plan.chunk_size);
+    if (plan.extended != nullptr) {
+      plan.extended->state = block_state::free;
+      release_into(*plan.extended, plan.extended->stream);
+    }
+    throw;
+  }
+  lock.lock();
+
+  space_.add_chunk(plan.chunk_base, plan.chunk_size);
+  ++stats_.chunks_mapped;
+  ++stats_.grown_allocations;
+  stats_.cached_bytes += plan.chunk_size;
+  stats_.peak_mapped_bytes = std::max(stats_.peak_mapped_bytes, space_.mapped_bytes());
+
+  // Fresh memory: no stream has used it.
+  block& fresh = blocks_.insert({.base = plan.chunk_base,
+                                 .size = plan.chunk_size,
+                                 .state = block_state::reserved,
+                                 .stream = nullptr});
+  block* region = &fresh;
+  if (plan.extended != nullptr) {
+    blocks_.absorb(*plan.extended, fresh);
+    region = plan.extended;
+  }
+  const address start = placement_in(*region, alignment);
+  block* taken = region;
+  if (start > region->base) {
+    // Before the request: part of the extended block (its stream), or fresh memory.
+    taken = &blocks_.split(*region, start);
+    region->state = block_state::free;
+    release_into(*region, region->stream);
+  }
+  if (taken->size > block_size) {
+    // After it: always inside the fresh chunk, so settled.
+    block& rest = blocks_.split(*taken, taken->base + block_size);
+    rest.state = block_state::free;
+    rest.free_sequence = 0;
+    release_into(rest, nullptr);
+  }
+  hand_out(*taken, stream, bytes);
+  return reinterpret_cast<void*>(taken->base);
+}
+
+// ---- freeing ----
+
+// A stream's block also absorbs settled neighbours: settled memory is safe for any stream,
+// so counting it as the stream's (pending its work) only costs other streams an event
+// later, while leaving it apart would split free space between two lists and force
+// growth where one merged block would have served.
+void stream_ordered_pool::release_into(block& b, stream_state* stream) {
+  b.state = block_state::free;
+  b.stream = stream;
+  free_list& list = list_of(stream);
+  const auto mergeable = [stream](const block* neighbour) {
+    return neighbour != nullptr && neighbour->is_free() &&
+           (neighbour->stream == stream || neighbour->stream == nullptr);
+  };
+  block* merged = &b;
+  block* before = blocks_.adjacent_before(*merged);
+  if (mergeable(before)) {
+    list_of(before->stream).erase(*before);
+    before->free_sequence = std::max(before->free_sequence, merged->free_sequence);
+    before->stream = stream;
+    blocks_.absorb(*before, *merged);
+    merged = before;
+  }
+  block* after = blocks_.adjacent_after(*merged);
+  if (mergeable(after)) {
+    list_of(after->stream).erase(*after);
+    merged->free_sequence = std::max(merged->free_sequence, after->free_sequence);
+    blocks_.absorb(*merged, *after);
+  }
+  list.insert(*merged);
+}
+
+void stream_ordered_pool::flush_cache(stream_state& stream) {
+  stream.recent.drain([&](block& b) { release_into(b, &stream); });
+}
+
+void stream_ordered_pool::flush_all_caches() {
+  for (stream_state& stream : streams_) flush_cache(stream);
+}
+
+free_outcome stream_ordered_pool::deallocate(void* pointer, std::size_t bytes, stream_view stream) {
+  const auto at = reinterpret_cast<address>(pointer);
+  bool trim_now = false;
+  {
+    std::lock_guard lock(lock_);
+    block* b = blocks_.find(at);
+    if (b == nullptr || b->state != block_state::live || b->requested != bytes) {
+      return diagnose_bad_free(at, b);
+    }
+    stream_state& freeing = state_of(stream);
+    stream_state& allocating = *b->stream;
+    --allocating.usage.live_count;
+    allocating.usage.live_bytes -= b->requested;
+    ++freeing.usage.deallocations;
+    ++stats_.deallocations;
+    --stats_.live_count;
+    stats_.live_bytes -= b->requested;
+    stats_.live_block_bytes -= b->size;
+    stats_.cached_bytes += b->size;
+
+    b->requested = 0;
+    b->free_sequence = ++free_sequence_;
+    freeing.newest_free = b->free_sequence;
+    b->stream = &freeing;
+    if (freeing.recent.push(*b)) {
+      b->state = block_state::cached;
+    } else {
+      release_into(*b, &freeing);
+    }
+    if (settings_.release_threshold && stats_.cached_bytes > *settings_.release_threshold) {
+      trim_now = stats_.cached_bytes >= auto_trim_trigger_ ||
+                 ++frees_since_auto_trim_ >= auto_trim_retry_interval;
+    }
+  }
+  if (trim_now) trim_without_waiting();
+  return {};
+}
+
+free_outcome stream_ordered_pool::diagnose_bad_free(address at, const block* found) {
+  ++stats_.deallocation_errors;
+  free_outcome outcome;
+  if (found != nullptr) {
+    outcome.block_base = found->base;
+    if (found->state == block_state::live) {
+      outcome.problem = bad_free::wrong_size;
+      outcome.block_requested = found->requested;
+    } else {
+      outcome.problem = bad_free::double_free;
+    }
+    return outcome;
+  }
+  if (const block* holder = blocks_.containing(at)) {
+    outcome.block_base = holder->base;
+    if (holder->state == block_state::live) {
+      outcome.problem = bad_free::interior_pointer;
+      outcome.block_requested = holder->requested;
+    } else {
+      outcome.problem = bad_free::inside_free_block;
+    }
+    return outcome;
+  }
+  outcome.problem = space_.contains(at) ? bad_free::unmapped_pointer : bad_free::unknown_pointer;
+  return outcome;
+}
+
+// ---- events and settling ----
+
+void stream_ordered_pool::record_frees(stream_state& stream) {
+  if (stream.event_recorded && stream.event_covers >= stream.newest_free) return;
+  if (!stream.done) stream.done = event(driver_);
+  stream.done.record(stream.stream);
+  stream.event_recorded = true;
+  stream.event_complete = false;
+  stream.event_covers = free_sequence_;
+}
+
+void stream_ordered_pool::settle_covered(stream_state& stream, std::uint64_t covers) {
+  flush_cache(stream);
+  std::pmr::vector<block*> covered(&bookkeeping_);
+  stream.free_blocks.for_each([&](block& b) {
+    if (b.free_sequence <= covers) covered.push_back(&b);
+  });
+  // Each block merges only with settled neighbours, which are never still in `covered`:
+  // the pointers stay valid until their turn.
+  for (block* b : covered) {
+    stream.free_blocks.erase(*b);
+    release_into(*b, nullptr);
+  }
+}
+
+void stream_ordered_pool::settle_completed_streams() {
+  for (stream_state& stream : streams_) {
+    if (!stream.has_free_blocks()) continue;
+    record_frees(stream);
+    if (!stream.event_complete && stream.done.complete()) stream.event_complete = true;
+    if (stream.event_complete) settle_covered(stream, stream.event_covers);
+  }
+}
+
+const stream_state* stream_ordered_pool::capturing_stream() {
+  for (const stream_state& stream : streams_) {
+    if (driver_.stream_is_capturing(stream.stream)) return &stream;
+  }
+  return nullptr;
+}
+
+void stream_ordered_pool::settle(stream_view stream) {
+  std::unique_lock lock(lock_);
+  stream_state& state = state_of(stream);
+  if (!state.has_free_blocks()) return;
+  if (driver_.stream_is_capturing(state.stream)) {
+    throw error(fmt::format(
+        "stream_ordered_resource::settle(): {} is capturing a CUDA graph; its frees cannot be "
+        "waited for until the capture ends",
+        to_string(stream)));
+  }
+  flush_cache(state);
+  record_frees(state);
+  const std::uint64_t covers = state.event_covers;
+  lock.unlock();
+  state.done.synchronize();
+  lock.lock();
+  if (state.event_covers == covers) state.event_complete = true;
+  settle_covered(state, covers);
+}
+
+// ---- trimming ----
+
+bool stream_ordered_pool::chunk_is_free(address base, std::size_t size, bool settled_only) {
+  const address end = base + size;
+  block* b = blocks_.containing(base);
+  while (b != nullptr) {
+    const bool free = b->is_free() || b->state == block_state::cached;
+    if (!free || (settled_only && b->stream != nullptr)) return false;
+    if (b->end() >= end) return true;
+    b = blocks_.adjacent_after(*b);
+  }
+  return false;
+}
+
+void stream_ordered_pool::cut_out_chunk(address base, std::size_t size) {
+  const address end = base + size;
+  block* b = blocks_.containing(base);
+  settled_.erase(*b);
+  if (b->base < base) {
+    block& inside = blocks_.split(*b, base);
+    settled_.insert(*b);
+    b = &inside;
+  }
+  for (;;) {
+    if (b->end() > end) settled_.insert(blocks_.split(*b, end));
+    const address next = b->end();
+    blocks_.erase(*b);
+    if (next >= end) break;
+    b = blocks_.find(next);
+    settled_.erase(*b);
+  }
+  space_.remove_chunk(base);
+  stats_.cached_bytes -= size;
+}
+
+std::size_t stream_ordered_pool::release_free_chunks(std::unique_lock<spin_lock>& lock,
+                                                     std::size_t bytes_to_keep) {
+  std::pmr::vector<std::pair<address, std::size_t>> released(&bookkeeping_);
+  std::size_t released_bytes = 0;
+  std::pmr::vector<std::pair<address, std::size_t>> chunks(space_.chunks().rbegin(),
+                                                           space_.chunks().rend(), &bookkeeping_);
+  for (const auto& [base, size] : chunks) {
+    if (stats_.cached_bytes < bytes_to_keep || stats_.cached_bytes - bytes_to_keep < size) {
+      continue;
+    }
+    if (!chunk_is_free(base, size, true)) continue;
+    cut_out_chunk(base, size);
+    released.emplace_back(base, size);
+    released_bytes += size;
+  }
+  if (released.empty()) return 0;
+
+  lock.unlock();
+  std::pmr::vector<bool> reusable(released.size(), true, &bookkeeping_);
+  for (std::size_t i = 0; i < released.size(); ++i) {
+    const auto [base, size] = released[i];
+    const std::size_t failures_before = cleanup_error_count();
+    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
+    if (outcome.status != removal_status::removed) {
+      report_cleanup_error(fmt::format("release chunk {:#x} ({})", base, format_bytes(size)),
+                           error("the mapping registry no longer knew the chunk"));
+    }
+    // Unmaps and releases; the handles report their own failures.
+    outcome.allocation = vmm_allocation();
+    // A range that may still be mapped would make every later map into it fail: it is
+    // left out of the holes for good (the cleanup report says why).
+    reusable[i] = cleanup_error_count() == failures_before;
+  }
+  lock.lock();
+  for (std::size_t i = 0; i < released.size(); ++i) {
+    if (reusable[i]) space_.give_back(released[i].first, released[i].second);
+  }
+  stats_.chunks_released += released.size();
+  stats_.bytes_released += released_bytes;
+  ++stats_.trims;
+  return released_bytes;
+}
+
+std::size_t stream_ordered_pool::trim(std::size_t bytes_to_keep) {
+  std::unique_lock lock(lock_);
+  if (const stream_state* capturing = capturing_stream()) {
+    throw error(fmt::format(
+        "stream_ordered_resource::trim(): {} is capturing a CUDA graph; memory cannot be "
+        "unmapped during a capture (end the capture first)",
+        to_string(capturing->stream)));
+  }
+  flush_all_caches();
+  // The streams that freed into chunks that are otherwise free: wait for them.
+  std::pmr::vector<pending_wait> waits(&bookkeeping_);
+  for (const auto& [base, size] : space_.chunks()) {
+    if (!chunk_is_free(base, size, false)) continue;
+    for (block* b = blocks_.containing(base); b != nullptr && b->base < base + size;
+         b = blocks_.adjacent_after(*b)) {
+      stream_state* stream = b->stream;
+      if (stream == nullptr) continue;
+      const bool known = std::any_of(waits.begin(), waits.end(),
+                                     [&](const pending_wait& w) { return w.stream == stream; });
+      if (known) continue;
+      record_frees(*stream);
+      waits.push_back({stream, stream->event_covers});
+    }
+  }
+  if (!waits.empty()) {
+    lock.unlock();
+    for (const pending_wait& wait : waits) wait.stream->done.synchronize();
+    lock.lock();
+    for (const pending_wait& wait : waits) {
+      if (wait.stream->event_covers == wait.covers) wait.stream->event_complete = true;
+      settle_covered(*wait.stream, wait.covers);
+    }
+  }
+  return release_free_chunks(lock, bytes_to_keep);
+}
+
+std::size_t stream_ordered_pool::trim_without_waiting() noexcept {
+  try {
+    std::unique_lock lock(lock_);
+    const std::size_t threshold = settings_.release_threshold.value_or(0);
+    std::size_t released = 0;
+    // Nothing is unmapped while a graph is being captured.
+    if (capturing_stream() == nullptr) {
+      flush_all_caches();
+      settle_completed_streams();
+      released = release_free_chunks(lock, threshold);
+    }
+    // What could not be released yet (still in use on its stream, or in chunks that hold
+    // live blocks) is tried again once the cache has grown by another chunk, or after a
+    // number of frees (by then the streams' work may have completed).
+    auto_trim_trigger_ =
+        stats_.cached_bytes > threshold ? stats_.cached_bytes + settings_.min_chunk_size : 0;
+    frees_since_auto_trim_ = 0;
+    return released;
+  } catch (const std::exception& failure) {
+    report_cleanup_error("automatic trim of a stream_ordered_resource", failure);
+    return 0;
+  }
+}
+
+// ---- end of life ----
+
+std::vector<leaked_block> stream_ordered_pool::shut_down() {
+  std::unique_lock lock(lock_);
+  flush_all_caches();
+  std::pmr::vector<stream_state*> busy(&bookkeeping_);
+  for (stream_state& stream : streams_) {
+    if (!stream.free_blocks.empty()) busy.push_back(&stream);
+  }
+  std::vector<leaked_block> leaked;
+  for (auto& [base, b] : blocks_) {
+    if (b.state == block_state::live) leaked.push_back({b.base, b.requested, b.size});
+  }
+  lock.unlock();
+
+  // Memory freed on a stream is unmapped only after that stream's work is done.
+  for (stream_state* stream : busy) {
+    try {
+      if (driver_.stream_is_capturing(stream->stream)) {
+        throw error(to_string(stream->stream) +
+                    " is capturing a CUDA graph: its frees cannot be waited for");
+      }
+      record_frees(*stream);
+      stream->done.synchronize();
+    } catch (const std::exception& failure) {
+      report_cleanup_error(
+          "waiting for " + to_string(stream->stream) + " before unmapping its freed blocks",
+          failure);
+    }
+  }
+  // Unmaps and releases every chunk (outside the registry's lock); the reservation goes
+  // with the pool.
+  registry_.release_all(owner_).first.clear();
+  return leaked;
+}
+
+// ---- statistics ----
+
+stream_ordered_stats stream_ordered_pool::stats() const {
+  std::lock_guard lock(lock_);
+  stream_ordered_stats copy = stats_;
+  copy.mapped_bytes = space_.mapped_bytes();
+  copy.chunk_count = space_.chunks().size();
+  return copy;
+}
+
+std::vector<stream_usage> stream_ordered_pool::stream_stats() const {
+  std::lock_guard lock(lock_);
+  std::vector<stream_usage> usages;
+  usages.reserve(streams_.size());
+  for (const stream_state& stream : streams_) {
+    usages.push_back(stream.usage);
+    usages.back().cached_bytes = stream.cached_bytes();
+  }
+  return usages;
+}
+
+}  // namespace vmm_pmr::detail
