@@ -58,12 +58,15 @@ std::shared_ptr<vmm_pmr::backend> require_gpu_with_kernels() {
 
 #if VMM_PMR_TEST_KERNELS
 
+// Each test declares its streams before the resource, so they outlive it: the resource
+// waits for the streams that freed into it when it is destroyed (stream_ordered_resource.hpp).
+
 TEST_CASE("a kernel still writing a freed block never corrupts its next owner on another stream",
           "[stream_ordered][gpu]") {
   auto gpu = require_gpu_with_kernels();
-  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   kernels::cuda_stream a;
   kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
 
   void* freed = resource.allocate(block_bytes, a);
   kernels::fill_for(as_words(freed), 0xdeadbeef, block_count, long_kernel_us, a);
@@ -82,9 +85,9 @@ TEST_CASE("a kernel still writing a freed block never corrupts its next owner on
 TEST_CASE("handing a block to another stream does not block the host while the kernel runs",
           "[stream_ordered][gpu]") {
   auto gpu = require_gpu_with_kernels();
-  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   kernels::cuda_stream a;
   kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* freed = resource.allocate(block_bytes, a);
   kernels::fill_for(as_words(freed), 1, block_count, long_kernel_us, a);
   resource.deallocate(freed, block_bytes, a);
@@ -101,8 +104,8 @@ TEST_CASE("handing a block to another stream does not block the host while the k
 TEST_CASE("a stream reuses its own block at once while a kernel still uses it",
           "[stream_ordered][gpu]") {
   auto gpu = require_gpu_with_kernels();
-  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   kernels::cuda_stream a;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* block = resource.allocate(block_bytes, a);
   kernels::fill_for(as_words(block), 1, block_count, long_kernel_us, a);
   resource.deallocate(block, block_bytes, a);
@@ -119,9 +122,9 @@ TEST_CASE("a stream reuses its own block at once while a kernel still uses it",
 TEST_CASE("a block whose stream has finished goes to another stream without a wait",
           "[stream_ordered][gpu]") {
   auto gpu = require_gpu_with_kernels();
-  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   kernels::cuda_stream a;
   kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* block = resource.allocate(block_bytes, a);
   kernels::fill(as_words(block), 3, block_count, a);
   resource.deallocate(block, block_bytes, a);
@@ -136,8 +139,8 @@ TEST_CASE("a block whose stream has finished goes to another stream without a wa
 
 TEST_CASE("trim waits for a kernel still using the memory it unmaps", "[stream_ordered][gpu]") {
   auto gpu = require_gpu_with_kernels();
-  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   kernels::cuda_stream a;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* block = resource.allocate(block_bytes, a);
   kernels::fill_for(as_words(block), 4, block_count, long_kernel_us, a);
   resource.deallocate(block, block_bytes, a);
@@ -151,8 +154,8 @@ TEST_CASE("trim waits for a kernel still using the memory it unmaps", "[stream_o
 TEST_CASE("during a graph capture the stream reuses its blocks and trim refuses",
           "[stream_ordered][gpu][capture]") {
   auto gpu = require_gpu_with_kernels();
-  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   kernels::cuda_stream c;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* warm = resource.allocate(block_bytes, c);
   resource.deallocate(warm, block_bytes, c);
   c.synchronize();
@@ -176,10 +179,10 @@ TEST_CASE("many streams with kernels in flight each get exclusive memory",
   auto gpu = require_gpu_with_kernels();
   vmm_pmr::stream_ordered_options options;
   options.max_chunk_size = std::size_t{256} << 20;
-  vmm_pmr::stream_ordered_resource resource(gpu, options);
   constexpr int stream_count = 4;
   constexpr int rounds = 50;
-  kernels::cuda_stream streams[stream_count];
+  kernels::cuda_stream streams[stream_count];  // declared first: they outlive the resource
+  vmm_pmr::stream_ordered_resource resource(gpu, options);
   std::size_t mismatches = 0;
   for (int round = 0; round < rounds; ++round) {
     for (int s = 0; s < stream_count; ++s) {
