@@ -51,12 +51,12 @@ BACKEND_TEST_CASE("std::pmr::string allocates from VMM memory beyond the small-s
   CHECK(resource.stats().live_count == 0);
 }
 
-BACKEND_TEST_CASE("nested pmr containers all allocate from the same resource",
-                  "[pmr_containers]") {
+BACKEND_TEST_CASE("nested pmr containers all allocate from the same resource", "[pmr_containers]") {
   vmm_pmr::vmm_resource resource(TestType::make(), host_readable_options());
   {
     std::pmr::vector<std::pmr::string> words(&resource);
-    for (int i = 0; i < 50; ++i) words.emplace_back(std::string(100, static_cast<char>('a' + i % 26)));
+    for (int i = 0; i < 50; ++i)
+      words.emplace_back(std::string(100, static_cast<char>('a' + i % 26)));
     CHECK(words[49].front() == 'x');
     CHECK(resource.find(words[10].data()));  // the element's allocator came from the vector
     CHECK(resource.stats().live_count >= 51);

@@ -6,6 +6,7 @@
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include "support/fault_fixtures.hpp"
 #include "support/printers.hpp"
 #include "support/stream_ordered_harness.hpp"
 #include "vmm_pmr/cleanup_errors.hpp"
@@ -15,6 +16,7 @@
 using Catch::Matchers::ContainsSubstring;
 using Catch::Matchers::MessageMatches;
 using vmm_pmr::stream_ordered_options;
+using vmm_pmr::test::cleanup_report_counter;
 using vmm_pmr::test::stream_ordered_harness;
 using vmm_pmr::test::test_stream;
 using vmm_pmr::test::two_mib;
@@ -24,15 +26,6 @@ using vmm_pmr::testing::injected_failure;
 namespace {
 
 const vmm_pmr::stream_view stream_a = test_stream(0xa0);
-
-// Counts cleanup reports for the duration of a test instead of printing them.
-struct cleanup_report_counter {
-  std::size_t reports = 0;
-  vmm_pmr::cleanup_error_handler previous;
-  cleanup_report_counter()
-      : previous(vmm_pmr::set_cleanup_error_handler([this](const std::string&) { ++reports; })) {}
-  ~cleanup_report_counter() { vmm_pmr::set_cleanup_error_handler(std::move(previous)); }
-};
 
 }  // namespace
 

@@ -86,13 +86,14 @@ TEST_CASE("shareable handle types the device cannot export are refused", "[vmm_o
   vmm_pmr::vmm_options fabric;
   fabric.shareable = vmm_pmr::handle_types::fabric;
   CHECK_THROWS_MATCHES(vmm_pmr::vmm_resource(vmm_pmr::test::make_test_host_backend(), fabric),
-                       vmm_pmr::unsupported_error, message_contains("fabric", "supported: none, posix_fd"));
+                       vmm_pmr::unsupported_error,
+                       message_contains("fabric", "supported: none, posix_fd"));
 
   vmm_pmr::vmm_options posix;
   posix.shareable = vmm_pmr::handle_types::posix_fd;
-  CHECK_THROWS_MATCHES(vmm_pmr::vmm_resource(host_with([](auto& a) { a.posix_fd_handles = false; }),
-                                             posix),
-                       vmm_pmr::unsupported_error, message_contains("posix_fd", "device 0"));
+  CHECK_THROWS_MATCHES(
+      vmm_pmr::vmm_resource(host_with([](auto& a) { a.posix_fd_handles = false; }), posix),
+      vmm_pmr::unsupported_error, message_contains("posix_fd", "device 0"));
   CHECK_NOTHROW(vmm_pmr::vmm_resource(vmm_pmr::test::make_test_host_backend(), posix));
 }
 
@@ -115,9 +116,9 @@ TEST_CASE("host and host-NUMA locations need the device's support", "[vmm_option
 
   vmm_pmr::vmm_options numa;
   numa.location = vmm_pmr::memory_location::on_host_numa(0);
-  CHECK_THROWS_MATCHES(
-      vmm_pmr::vmm_resource(host_with([](auto& a) { a.host_numa_id = 3; }), numa),
-      vmm_pmr::unsupported_error, message_contains("host NUMA node 0", "NUMA id is 3"));
+  CHECK_THROWS_MATCHES(vmm_pmr::vmm_resource(host_with([](auto& a) { a.host_numa_id = 3; }), numa),
+                       vmm_pmr::unsupported_error,
+                       message_contains("host NUMA node 0", "NUMA id is 3"));
 
   numa.location = vmm_pmr::memory_location::on_host_numa(-2);
   CHECK_THROWS_AS(
@@ -131,7 +132,8 @@ TEST_CASE("host memory is readable by the host CPU by default", "[vmm_options]")
   auto resolved = vmm_pmr::resolve_options(options, *vmm_pmr::test::make_test_host_backend());
   CHECK(std::find(resolved.access.begin(), resolved.access.end(),
                   vmm_pmr::access_grant{vmm_pmr::access_grant::host_cpu,
-                                        vmm_pmr::access_mode::read_write}) != resolved.access.end());
+                                        vmm_pmr::access_mode::read_write}) !=
+        resolved.access.end());
 }
 
 TEST_CASE("RDMA and compression need the device's support", "[vmm_options]") {
@@ -209,10 +211,9 @@ TEST_CASE("the reservation alignment applies to every allocation", "[vmm_options
   }
 }
 
-TEST_CASE("options the driver refuses at the probe allocation fail construction",
-          "[vmm_options]") {
-  auto faults =
-      std::make_shared<vmm_pmr::testing::fault_injecting_backend>(vmm_pmr::test::make_test_host_backend());
+TEST_CASE("options the driver refuses at the probe allocation fail construction", "[vmm_options]") {
+  auto faults = std::make_shared<vmm_pmr::testing::fault_injecting_backend>(
+      vmm_pmr::test::make_test_host_backend());
   faults->fail_nth(vmm_pmr::testing::backend_call::create, 1,
                    vmm_pmr::testing::injected_failure::driver_error);
   CHECK_THROWS_MATCHES(vmm_pmr::vmm_resource(faults), vmm_pmr::unsupported_error,

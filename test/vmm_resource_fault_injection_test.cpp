@@ -10,6 +10,7 @@
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include "support/backends_under_test.hpp"
+#include "support/fault_fixtures.hpp"
 #include "support/printers.hpp"
 #include "support/resource_fixtures.hpp"
 #include "vmm_pmr/cleanup_errors.hpp"
@@ -19,32 +20,9 @@
 #include "vmm_pmr/vmm_resource.hpp"
 
 using Catch::Matchers::ContainsSubstring;
+using vmm_pmr::test::cleanup_report_counter;
+using vmm_pmr::test::decorate;
 using vmm_pmr::testing::injected_failure;
-
-namespace {
-
-struct decorated_backend {
-  std::shared_ptr<vmm_pmr::testing::counting_backend> counting;
-  std::shared_ptr<vmm_pmr::testing::fault_injecting_backend> faults;
-};
-
-// Faults sit on top, so a failed call never reaches the counter.
-decorated_backend decorate(std::shared_ptr<vmm_pmr::backend> base) {
-  auto counting = std::make_shared<vmm_pmr::testing::counting_backend>(std::move(base));
-  auto faults = std::make_shared<vmm_pmr::testing::fault_injecting_backend>(counting);
-  return {counting, faults};
-}
-
-// Silences cleanup reports for the duration of a test, counting them instead.
-struct cleanup_report_counter {
-  std::size_t reports = 0;
-  vmm_pmr::cleanup_error_handler previous;
-  cleanup_report_counter()
-      : previous(vmm_pmr::set_cleanup_error_handler([this](const std::string&) { ++reports; })) {}
-  ~cleanup_report_counter() { vmm_pmr::set_cleanup_error_handler(std::move(previous)); }
-};
-
-}  // namespace
 
 BACKEND_TEST_CASE("a failure at any step of allocate rolls back completely",
                   "[vmm_resource][fault_injection]") {
@@ -91,9 +69,9 @@ BACKEND_TEST_CASE("a failure while deallocating is reported and the resource car
   auto [counting, faults] = decorate(TestType::make());
   vmm_pmr::vmm_resource resource(faults);
   cleanup_report_counter reports;
-  const auto undo = GENERATE(vmm_pmr::testing::backend_call::unmap,
-                             vmm_pmr::testing::backend_call::release,
-                             vmm_pmr::testing::backend_call::free_address_range);
+  const auto undo =
+      GENERATE(vmm_pmr::testing::backend_call::unmap, vmm_pmr::testing::backend_call::release,
+               vmm_pmr::testing::backend_call::free_address_range);
   CAPTURE(vmm_pmr::testing::to_string(undo));
   void* pointer = resource.allocate(1000);
   faults->fail_nth(undo, 1, injected_failure::driver_error);

@@ -146,17 +146,16 @@ TEST_CASE("an invalid device ordinal on the GPU is refused with the device count
   auto gpu = vmm_pmr::test::require_cuda_backend();
   vmm_pmr::vmm_options options;
   options.device = gpu->device_count();
-  CHECK_THROWS_MATCHES(vmm_pmr::vmm_resource(gpu, options), vmm_pmr::invalid_argument,
-                       Catch::Matchers::MessageMatches(
-                           ContainsSubstring(std::to_string(gpu->device_count()))));
+  CHECK_THROWS_MATCHES(
+      vmm_pmr::vmm_resource(gpu, options), vmm_pmr::invalid_argument,
+      Catch::Matchers::MessageMatches(ContainsSubstring(std::to_string(gpu->device_count()))));
 }
 
 TEST_CASE("the granularity on the GPU is what the driver reports", "[gpu]") {
   auto gpu = vmm_pmr::test::require_cuda_backend();
   vmm_pmr::vmm_resource resource(gpu);
-  CHECK(resource.granularity() ==
-        gpu->granularity({vmm_pmr::memory_location::on_device(0)},
-                         vmm_pmr::granularity_kind::recommended));
+  CHECK(resource.granularity() == gpu->granularity({vmm_pmr::memory_location::on_device(0)},
+                                                   vmm_pmr::granularity_kind::recommended));
   CHECK(resource.granularity() % (2 << 20) == 0);
 }
 

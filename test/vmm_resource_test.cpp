@@ -49,8 +49,8 @@ BACKEND_TEST_CASE("allocate maps memory that reads back what was written, from 1
                   "[vmm_resource]") {
   auto counting = std::make_shared<vmm_pmr::testing::counting_backend>(TestType::make());
   vmm_pmr::vmm_resource resource(counting);
-  for (std::size_t bytes : {std::size_t{1}, std::size_t{4096}, two_mib, two_mib + 1,
-                            std::size_t{64} << 20, one_gib}) {
+  for (std::size_t bytes :
+       {std::size_t{1}, std::size_t{4096}, two_mib, two_mib + 1, std::size_t{64} << 20, one_gib}) {
     CAPTURE(bytes);
     void* pointer = resource.allocate(bytes);
     REQUIRE(pointer != nullptr);
@@ -77,8 +77,8 @@ BACKEND_TEST_CASE("allocation sizes are rounded up to the granularity", "[vmm_re
 BACKEND_TEST_CASE("any power-of-two alignment is honoured, beyond the granularity too",
                   "[vmm_resource]") {
   vmm_pmr::vmm_resource resource(TestType::make());
-  for (std::size_t alignment : {std::size_t{1}, std::size_t{256}, two_mib, std::size_t{64} << 20,
-                                one_gib}) {
+  for (std::size_t alignment :
+       {std::size_t{1}, std::size_t{256}, two_mib, std::size_t{64} << 20, one_gib}) {
     CAPTURE(alignment);
     void* pointer = resource.allocate(4096, alignment);
     CHECK(as_address(pointer) % alignment == 0);
@@ -115,8 +115,9 @@ BACKEND_TEST_CASE("allocate(0) returns an aligned non-null pointer without calli
   CHECK(recorder.bad_deallocations.empty());
 }
 
-BACKEND_TEST_CASE("a size that overflows when rounded is out_of_memory with the size in the message",
-                  "[vmm_resource][bad_input]") {
+BACKEND_TEST_CASE(
+    "a size that overflows when rounded is out_of_memory with the size in the message",
+    "[vmm_resource][bad_input]") {
   auto counting = std::make_shared<vmm_pmr::testing::counting_backend>(TestType::make());
   vmm_pmr::vmm_resource resource(counting);
   const std::size_t absurd = std::numeric_limits<std::size_t>::max();

@@ -19,13 +19,16 @@ inline constexpr std::size_t two_mib = std::size_t{2} << 20;
 // Skips the running test case unless a VMM-capable GPU and driver are present.
 std::shared_ptr<backend> require_cuda_backend();
 // A host backend with GPU-like 2 MiB granularity (or the one given).
-std::shared_ptr<backend> make_test_host_backend(std::size_t granularity = two_mib, std::size_t capacity = 0);
+std::shared_ptr<backend> make_test_host_backend(std::size_t granularity = two_mib,
+                                                std::size_t capacity = 0);
 
 }  // namespace vmm_pmr::test
 
 struct on_host {
   static constexpr bool is_gpu = false;
-  static std::shared_ptr<vmm_pmr::backend> make() { return vmm_pmr::test::make_test_host_backend(); }
+  static std::shared_ptr<vmm_pmr::backend> make() {
+    return vmm_pmr::test::make_test_host_backend();
+  }
 };
 struct on_gpu {
   static constexpr bool is_gpu = true;

@@ -8,15 +8,24 @@ namespace vmm_pmr::testing {
 
 const char* to_string(backend_call call) noexcept {
   switch (call) {
-    case backend_call::create: return "create";
-    case backend_call::release: return "release";
-    case backend_call::reserve_address_range: return "reserve_address_range";
-    case backend_call::free_address_range: return "free_address_range";
-    case backend_call::map: return "map";
-    case backend_call::unmap: return "unmap";
-    case backend_call::set_access: return "set_access";
-    case backend_call::export_handle: return "export_handle";
-    case backend_call::import_handle: return "import_handle";
+    case backend_call::create:
+      return "create";
+    case backend_call::release:
+      return "release";
+    case backend_call::reserve_address_range:
+      return "reserve_address_range";
+    case backend_call::free_address_range:
+      return "free_address_range";
+    case backend_call::map:
+      return "map";
+    case backend_call::unmap:
+      return "unmap";
+    case backend_call::set_access:
+      return "set_access";
+    case backend_call::export_handle:
+      return "export_handle";
+    case backend_call::import_handle:
+      return "import_handle";
   }
   return "unknown";
 }
@@ -101,8 +110,7 @@ void fault_injecting_backend::set_access(address at, std::size_t size,
   before(backend_call::set_access);
   forwarding_backend::set_access(at, size, grants);
 }
-shareable_handle fault_injecting_backend::export_handle(physical_handle handle,
-                                                        handle_types type) {
+shareable_handle fault_injecting_backend::export_handle(physical_handle handle, handle_types type) {
   before(backend_call::export_handle);
   return forwarding_backend::export_handle(handle, type);
 }

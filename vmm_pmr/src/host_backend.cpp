@@ -503,8 +503,9 @@ class host_backend final : public backend {
 
   static void check_device(int device, const std::string& call) {
     if (device != 0 && device != access_grant::host_cpu) {
-      refuse(call, fmt::format("no such device: {} (the host backend has only device 0 and the host CPU)",
-                               device));
+      refuse(call,
+             fmt::format("no such device: {} (the host backend has only device 0 and the host CPU)",
+                         device));
     }
   }
 

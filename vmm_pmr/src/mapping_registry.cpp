@@ -90,9 +90,8 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
 
   const entry* holder = entry_containing(at);
   if (holder == nullptr) {
-    const bool freed_before =
-        std::find(state->recently_freed.begin(), state->recently_freed.end(), at) !=
-        state->recently_freed.end();
+    const bool freed_before = std::find(state->recently_freed.begin(), state->recently_freed.end(),
+                                        at) != state->recently_freed.end();
     result.status = freed_before ? removal_status::double_free : removal_status::unknown_pointer;
   } else if (holder->info.owner != owner) {
     result.status = removal_status::wrong_owner;
@@ -175,8 +174,9 @@ std::pair<std::vector<vmm_allocation>, leak_report> mapping_registry::release_al
   owners_.erase(owner);
   lock.unlock();
   // Report in the order the leaks were made: the first one is often the culprit.
-  std::sort(report.leaked.begin(), report.leaked.end(),
-            [](const allocation_info& a, const allocation_info& b) { return a.sequence < b.sequence; });
+  std::sort(
+      report.leaked.begin(), report.leaked.end(),
+      [](const allocation_info& a, const allocation_info& b) { return a.sequence < b.sequence; });
   return {std::move(allocations), std::move(report)};
 }
 

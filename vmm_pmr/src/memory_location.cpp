@@ -4,10 +4,14 @@ namespace vmm_pmr {
 
 std::string to_string(const memory_location& location) {
   switch (location.kind) {
-    case location_kind::device: return "device " + std::to_string(location.id);
-    case location_kind::host: return "host";
-    case location_kind::host_numa: return "host NUMA node " + std::to_string(location.id);
-    case location_kind::host_numa_current: return "host NUMA node of the calling thread";
+    case location_kind::device:
+      return "device " + std::to_string(location.id);
+    case location_kind::host:
+      return "host";
+    case location_kind::host_numa:
+      return "host NUMA node " + std::to_string(location.id);
+    case location_kind::host_numa_current:
+      return "host NUMA node of the calling thread";
   }
   return "unknown location";
 }
@@ -22,9 +26,12 @@ std::string to_string(handle_types types) {
 
 std::string to_string(access_mode mode) {
   switch (mode) {
-    case access_mode::none: return "none";
-    case access_mode::read: return "read";
-    case access_mode::read_write: return "read_write";
+    case access_mode::none:
+      return "none";
+    case access_mode::read:
+      return "read";
+    case access_mode::read_write:
+      return "read_write";
   }
   return "unknown";
 }

@@ -27,8 +27,8 @@ std::string supported_handle_types(const device_attributes& device) {
 void check_ordinal(int ordinal, const backend& owner, const char* what) {
   const int count = owner.device_count();
   if (ordinal < 0 || ordinal >= count) {
-    throw invalid_argument(fmt::format("{} {} does not exist: the {} backend has {} device{}",
-                                       what, ordinal, owner.name(), count, count == 1 ? "" : "s"));
+    throw invalid_argument(fmt::format("{} {} does not exist: the {} backend has {} device{}", what,
+                                       ordinal, owner.name(), count, count == 1 ? "" : "s"));
   }
 }
 
@@ -40,8 +40,9 @@ void check_location(const memory_location& location, const device_attributes& de
       return;
     case location_kind::host:
       if (!device.host_location_vmm) {
-        throw unsupported_error(fmt::format(
-            "location host: {} does not support host-location VMM allocations", device_label(device)));
+        throw unsupported_error(
+            fmt::format("location host: {} does not support host-location VMM allocations",
+                        device_label(device)));
       }
       return;
     case location_kind::host_numa:
@@ -52,8 +53,8 @@ void check_location(const memory_location& location, const device_attributes& de
             to_string(location), device_label(device), device.host_numa_id));
       }
       if (location.kind == location_kind::host_numa && location.id < 0) {
-        throw invalid_argument(fmt::format("location host_numa: node {} is not a NUMA node id",
-                                           location.id));
+        throw invalid_argument(
+            fmt::format("location host_numa: node {} is not a NUMA node id", location.id));
       }
       return;
   }
@@ -69,9 +70,9 @@ void check_shareable(handle_types wanted, const memory_location& location,
         to_string(wanted), device_label(device)));
   }
   if (contains(wanted, handle_types::posix_fd) && !device.posix_fd_handles) {
-    throw unsupported_error(fmt::format(
-        "shareable posix_fd: {} does not export POSIX file descriptors (supported: {})",
-        device_label(device), supported_handle_types(device)));
+    throw unsupported_error(
+        fmt::format("shareable posix_fd: {} does not export POSIX file descriptors (supported: {})",
+                    device_label(device), supported_handle_types(device)));
   }
   if (contains(wanted, handle_types::fabric) && !device.fabric_handles) {
     throw unsupported_error(
@@ -96,9 +97,9 @@ std::vector<access_grant> resolve_access(const vmm_options& options,
   for (const access_grant& grant : access) {
     if (grant.device == access_grant::host_cpu) {
       if (!is_host_memory(location)) {
-        throw invalid_argument(fmt::format(
-            "access: the host CPU cannot be granted access to memory at location {}",
-            to_string(location)));
+        throw invalid_argument(
+            fmt::format("access: the host CPU cannot be granted access to memory at location {}",
+                        to_string(location)));
       }
       continue;
     }
@@ -110,11 +111,10 @@ std::vector<access_grant> resolve_access(const vmm_options& options,
       access.begin(), access.end(),
       [](const access_grant& a, const access_grant& b) { return a.device == b.device; });
   if (duplicate != access.end()) {
-    throw invalid_argument(
-        fmt::format("access: {} is listed more than once",
-                    duplicate->device == access_grant::host_cpu
-                        ? std::string("the host")
-                        : fmt::format("device {}", duplicate->device)));
+    throw invalid_argument(fmt::format("access: {} is listed more than once",
+                                       duplicate->device == access_grant::host_cpu
+                                           ? std::string("the host")
+                                           : fmt::format("device {}", duplicate->device)));
   }
   return access;
 }
@@ -188,8 +188,12 @@ namespace vmm_pmr {
 std::string to_string(const vmm_options& options) {
   std::string granularity;
   switch (options.granularity.choice) {
-    case granularity_choice::kind::minimum: granularity = "minimum"; break;
-    case granularity_choice::kind::recommended: granularity = "recommended"; break;
+    case granularity_choice::kind::minimum:
+      granularity = "minimum";
+      break;
+    case granularity_choice::kind::recommended:
+      granularity = "recommended";
+      break;
     case granularity_choice::kind::multiple:
       granularity = format_bytes(options.granularity.bytes);
       break;
@@ -207,8 +211,7 @@ std::string to_string(const vmm_options& options) {
       to_string(options.location.value_or(memory_location::on_device(options.device))),
       options.type == allocation_type::pinned ? "pinned" : "managed", granularity,
       to_string(options.shareable),
-      access.empty() ? std::string("default")
-                     : fmt::format("{}", fmt::join(access, ", ")),
+      access.empty() ? std::string("default") : fmt::format("{}", fmt::join(access, ", ")),
       options.gpu_direct_rdma ? "on" : "off",
       options.compression == compression::none        ? "none"
       : options.compression == compression::preferred ? "preferred"

@@ -24,12 +24,18 @@ std::string device_label(const device_attributes& device) {
 
 const char* describe(removal_status status) {
   switch (status) {
-    case removal_status::removed: return "removed";
-    case removal_status::unknown_pointer: return "pointer was not allocated by this resource";
-    case removal_status::double_free: return "double free: pointer was already deallocated";
-    case removal_status::wrong_owner: return "pointer belongs to another resource";
-    case removal_status::interior_pointer: return "pointer is inside an allocation, not its start";
-    case removal_status::wrong_size: return "size differs from the allocation's; it stays live";
+    case removal_status::removed:
+      return "removed";
+    case removal_status::unknown_pointer:
+      return "pointer was not allocated by this resource";
+    case removal_status::double_free:
+      return "double free: pointer was already deallocated";
+    case removal_status::wrong_owner:
+      return "pointer belongs to another resource";
+    case removal_status::interior_pointer:
+      return "pointer is inside an allocation, not its start";
+    case removal_status::wrong_size:
+      return "size differs from the allocation's; it stays live";
   }
   return "unknown";
 }
@@ -48,7 +54,8 @@ void print_bad_deallocation(const deallocation_error& error) {
 
 }  // namespace
 
-vmm_resource::vmm_resource(vmm_options options) : vmm_resource(cuda_backend(), std::move(options)) {}
+vmm_resource::vmm_resource(vmm_options options)
+    : vmm_resource(cuda_backend(), std::move(options)) {}
 
 vmm_resource::vmm_resource(std::shared_ptr<backend> backend, vmm_options options)
     : backend_(std::move(backend)),
@@ -120,8 +127,9 @@ void vmm_resource::probe(const physical_properties& properties) const {
 
 void* vmm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   if (!is_power_of_two(alignment)) {
-    throw invalid_argument(fmt::format("vmm_resource::allocate({}): alignment {} is not a power of two",
-                                       format_bytes(bytes), alignment));
+    throw invalid_argument(
+        fmt::format("vmm_resource::allocate({}): alignment {} is not a power of two",
+                    format_bytes(bytes), alignment));
   }
   if (bytes == 0) return zero_size_pointer(alignment);
   const std::optional<std::size_t> rounded = round_up(bytes, resolved_.granularity);
@@ -138,7 +146,8 @@ void* vmm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
                                                       resolved_.properties, resolved_.access);
     bool compressed = false;
     if (resolved_.properties.compressible) {
-      compressed = backend_->properties_of(allocation.chunks().front().memory.handle()).compressible;
+      compressed =
+          backend_->properties_of(allocation.chunks().front().memory.handle()).compressible;
       if (!compressed && options_.compression == compression::required) {
         throw unsupported_error(fmt::format(
             "vmm_resource::allocate({}): {} did not grant compressible memory (compression "
@@ -146,13 +155,12 @@ void* vmm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
             format_bytes(bytes), device_label(resolved_.device)));
       }
     }
-    const address base = registry_.add(
-        this, std::move(allocation),
-        {.requested_bytes = bytes,
-         .alignment = alignment,
-         .location = resolved_.properties.location,
-         .compressed = compressed,
-         .imported = false});
+    const address base = registry_.add(this, std::move(allocation),
+                                       {.requested_bytes = bytes,
+                                        .alignment = alignment,
+                                        .location = resolved_.properties.location,
+                                        .compressed = compressed,
+                                        .imported = false});
     return reinterpret_cast<void*>(base);
   } catch (const out_of_memory&) {
     rethrow_with_request(allocation_request(bytes, alignment));
@@ -194,11 +202,10 @@ void vmm_resource::report_bad_deallocation(const void* pointer, std::size_t byte
     held = fmt::format(" (allocation {:#x}, {}, #{})", outcome.found->base,
                        format_bytes(outcome.found->requested_bytes), outcome.found->sequence);
   }
-  deallocation_error error{
-      pointer, bytes,
-      fmt::format("vmm_resource on {}: deallocate({}, {}) ignored: {}{}",
-                  device_label(resolved_.device), pointer, format_bytes(bytes),
-                  describe(outcome.status), held)};
+  deallocation_error error{pointer, bytes,
+                           fmt::format("vmm_resource on {}: deallocate({}, {}) ignored: {}{}",
+                                       device_label(resolved_.device), pointer, format_bytes(bytes),
+                                       describe(outcome.status), held)};
   try {
     options_.on_bad_deallocation(error);
   } catch (...) {
@@ -212,9 +219,7 @@ bool vmm_resource::do_is_equal(const std::pmr::memory_resource& other) const noe
 
 allocation_stats vmm_resource::stats() const { return registry_.stats(this); }
 
-std::vector<allocation_info> vmm_resource::live_allocations() const {
-  return registry_.live(this);
-}
+std::vector<allocation_info> vmm_resource::live_allocations() const { return registry_.live(this); }
 
 std::optional<allocation_info> vmm_resource::find(const void* pointer) const {
   std::optional<allocation_info> info = registry_.find(pointer);

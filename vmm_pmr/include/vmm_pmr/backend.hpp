@@ -73,8 +73,8 @@ struct device_attributes {
 // An exported physical allocation. For posix_fd the fd is owned by whoever holds it.
 struct shareable_handle {
   handle_types type = handle_types::none;
-  int fd = -1;                        // posix_fd
-  std::uint8_t fabric[64] = {};       // fabric (CUmemFabricHandle's bytes)
+  int fd = -1;                   // posix_fd
+  std::uint8_t fabric[64] = {};  // fabric (CUmemFabricHandle's bytes)
 };
 
 class backend {
@@ -88,7 +88,8 @@ class backend {
   virtual int device_count() const = 0;
   virtual device_attributes attributes(int ordinal) const = 0;
 
-  virtual std::size_t granularity(const physical_properties& props, granularity_kind kind) const = 0;
+  virtual std::size_t granularity(const physical_properties& props,
+                                  granularity_kind kind) const = 0;
 
   virtual physical_handle create(std::size_t size, const physical_properties& props) = 0;
   virtual void release(physical_handle handle) = 0;

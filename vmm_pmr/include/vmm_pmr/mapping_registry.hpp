@@ -71,7 +71,7 @@ enum class removal_status : std::uint8_t {
 
 struct removal {
   removal_status status = removal_status::unknown_pointer;
-  vmm_allocation allocation;           // when removed: the caller destroys it
+  vmm_allocation allocation;             // when removed: the caller destroys it
   std::optional<allocation_info> found;  // when not removed: the allocation involved, if any
 };
 

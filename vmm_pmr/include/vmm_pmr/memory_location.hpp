@@ -22,10 +22,16 @@ struct memory_location {
   location_kind kind = location_kind::device;
   int id = 0;
 
-  static constexpr memory_location on_device(int ordinal) { return {location_kind::device, ordinal}; }
+  static constexpr memory_location on_device(int ordinal) {
+    return {location_kind::device, ordinal};
+  }
   static constexpr memory_location on_host() { return {location_kind::host, 0}; }
-  static constexpr memory_location on_host_numa(int node) { return {location_kind::host_numa, node}; }
-  static constexpr memory_location on_host_numa_current() { return {location_kind::host_numa_current, 0}; }
+  static constexpr memory_location on_host_numa(int node) {
+    return {location_kind::host_numa, node};
+  }
+  static constexpr memory_location on_host_numa_current() {
+    return {location_kind::host_numa_current, 0};
+  }
 
   friend constexpr bool operator==(const memory_location&, const memory_location&) = default;
 };
@@ -55,9 +61,7 @@ constexpr handle_types operator|(handle_types a, handle_types b) {
 constexpr handle_types operator&(handle_types a, handle_types b) {
   return static_cast<handle_types>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
 }
-constexpr bool contains(handle_types set, handle_types wanted) {
-  return (set & wanted) == wanted;
-}
+constexpr bool contains(handle_types set, handle_types wanted) { return (set & wanted) == wanted; }
 
 enum class allocation_type : std::uint8_t { pinned, managed };
 

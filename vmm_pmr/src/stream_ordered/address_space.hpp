@@ -4,9 +4,9 @@
 // Invariant: holes, chunks and the ranges being mapped or unmapped right now (taken
 // out of the holes, not yet chunks, or the reverse) tile the reservation without
 // overlap, except for ranges whose unmapping failed: those are never given back, since
-// mapping over what may still be mapped would fail every later growth there. Holes are merged with their neighbours, so the lowest hole that fits is the
-// lowest address that fits; chunks are never merged: each is one physical allocation
-// and one mapping, unmapped and released as a whole.
+// mapping over what may still be mapped would fail every later growth there. Holes are merged with
+// their neighbours, so the lowest hole that fits is the lowest address that fits; chunks are never
+// merged: each is one physical allocation and one mapping, unmapped and released as a whole.
 #pragma once
 
 #include <cstddef>
