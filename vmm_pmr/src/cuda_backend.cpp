@@ -89,18 +89,6 @@ std::string describe_properties(const physical_properties& props) {
   return text + "}";
 }
 
-std::string_view describe_access(access_mode mode) {
-  switch (mode) {
-    case access_mode::none:
-      return "none";
-    case access_mode::read:
-      return "read";
-    case access_mode::read_write:
-      return "read_write";
-  }
-  return "unknown";
-}
-
 std::string describe_accessor(int device) {
   return device == host_device ? std::string("host") : fmt::format("device {}", device);
 }
@@ -109,7 +97,7 @@ std::string describe_grants(std::span<const access_grant> grants) {
   std::string text = "[";
   for (const access_grant& grant : grants) {
     if (text.size() > 1) text += ", ";
-    text += fmt::format("{}: {}", describe_accessor(grant.device), describe_access(grant.mode));
+    text += fmt::format("{}: {}", describe_accessor(grant.device), to_string(grant.mode));
   }
   return text + "]";
 }

@@ -35,6 +35,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "system_call_error.hpp"
 #include "vmm_pmr/byte_size.hpp"
 #include "vmm_pmr/error.hpp"
 
@@ -44,23 +45,6 @@
 
 namespace vmm_pmr {
 namespace {
-
-// The common errno values by name; driver_error carries the name, strerror the words.
-constexpr std::pair<int, const char*> errno_names[] = {
-    {EPERM, "EPERM"},         {ENOENT, "ENOENT"},         {EINTR, "EINTR"},   {EIO, "EIO"},
-    {EBADF, "EBADF"},         {EAGAIN, "EAGAIN"},         {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"},
-    {EFAULT, "EFAULT"},       {EBUSY, "EBUSY"},           {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"},
-    {EINVAL, "EINVAL"},       {ENFILE, "ENFILE"},         {EMFILE, "EMFILE"}, {ETXTBSY, "ETXTBSY"},
-    {EFBIG, "EFBIG"},         {ENOSPC, "ENOSPC"},         {ERANGE, "ERANGE"}, {ENOSYS, "ENOSYS"},
-    {EOVERFLOW, "EOVERFLOW"}, {EOPNOTSUPP, "EOPNOTSUPP"},
-};
-
-const char* errno_name(int code) {
-  for (const auto& [value, name] : errno_names) {
-    if (value == code) return name;
-  }
-  return nullptr;
-}
 
 std::string hex(address value) { return fmt::format("{:#x}", value); }
 
@@ -81,12 +65,6 @@ int protection_for(access_mode mode) {
   throw driver_error(call, "EINVAL", EINVAL, rule);
 }
 
-[[noreturn]] void throw_system_error(const std::string& call, int code) {
-  const char* name = errno_name(code);
-  throw driver_error(call, name != nullptr ? name : fmt::format("errno {}", code), code,
-                     std::strerror(code));
-}
-
 // ENOMEM (and ENOSPC from a full tmpfs) means memory ran out: std::pmr code expects
 // bad_alloc for that, not a driver error.
 [[noreturn]] void throw_allocation_failure(const std::string& what, const std::string& call,
@@ -95,7 +73,7 @@ int protection_for(access_mode mode) {
     throw out_of_memory(fmt::format("host backend: {}: {} failed: {}", what, call,
                                     code == ENOMEM ? "ENOMEM" : "ENOSPC"));
   }
-  throw_system_error(call, code);
+  detail::throw_system_call_error(call, code);
 }
 
 std::size_t page_size() { return static_cast<std::size_t>(sysconf(_SC_PAGESIZE)); }
@@ -199,7 +177,7 @@ class host_backend final : public backend {
     allocations_.erase(allocation);
     // Linux closes the fd even when close() reports an error, so the record goes first.
     if (close(static_cast<int>(handle)) != 0) {
-      throw_system_error(fmt::format("close(fd {})", handle), errno);
+      detail::throw_system_call_error(fmt::format("close(fd {})", handle), errno);
     }
   }
 
@@ -245,7 +223,8 @@ class host_backend final : public backend {
       refuse(call, "the reservation still contains mappings: unmap them first");
     }
     if (munmap(reinterpret_cast<void*>(base), size) != 0) {
-      throw_system_error(fmt::format("munmap({}, {})", hex(base), format_bytes(size)), errno);
+      detail::throw_system_call_error(fmt::format("munmap({}, {})", hex(base), format_bytes(size)),
+                                      errno);
     }
     reservations_.erase(reservation);
   }
@@ -303,7 +282,7 @@ class host_backend final : public backend {
     void* const restored = mmap(reinterpret_cast<void*>(at), size, PROT_NONE,
                                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
     if (restored == MAP_FAILED) {
-      throw_system_error(
+      detail::throw_system_call_error(
           fmt::format("mmap({}, {}, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE|MAP_FIXED)",
                       hex(at), format_bytes(size)),
           errno);
@@ -331,7 +310,7 @@ class host_backend final : public backend {
     // The CUDA driver refuses part of a mapping too (measured: CUDA_ERROR_INVALID_VALUE).
     const auto [first, last] = whole_mappings(at, size, call);
     if (mprotect(reinterpret_cast<void*>(at), size, protection_for(mode)) != 0) {
-      throw_system_error(
+      detail::throw_system_call_error(
           fmt::format("mprotect({}, {}, access {})", hex(at), format_bytes(size), to_string(mode)),
           errno);
     }
@@ -364,7 +343,7 @@ class host_backend final : public backend {
     }
     const int exported = fcntl(static_cast<int>(handle), F_DUPFD_CLOEXEC, 0);
     if (exported < 0)
-      throw_system_error(fmt::format("fcntl(fd {}, F_DUPFD_CLOEXEC)", handle), errno);
+      detail::throw_system_call_error(fmt::format("fcntl(fd {}, F_DUPFD_CLOEXEC)", handle), errno);
     shareable_handle shared;
     shared.type = handle_types::posix_fd;
     shared.fd = exported;
@@ -383,7 +362,7 @@ class host_backend final : public backend {
     const std::string call = fmt::format("import_handle(fd {})", handle.fd);
     struct stat file {};
     if (fstat(handle.fd, &file) != 0) {
-      throw_system_error(fmt::format("fstat(fd {})", handle.fd), errno);
+      detail::throw_system_call_error(fmt::format("fstat(fd {})", handle.fd), errno);
     }
     if (!S_ISREG(file.st_mode)) refuse(call, "the fd is not a memory file (memfd)");
     const auto size = static_cast<std::size_t>(file.st_size);
@@ -392,7 +371,9 @@ class host_backend final : public backend {
     std::lock_guard lock(mutex_);
     // Our own copy: the caller keeps (and closes) theirs.
     const int fd = fcntl(handle.fd, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) throw_system_error(fmt::format("fcntl(fd {}, F_DUPFD_CLOEXEC)", handle.fd), errno);
+    if (fd < 0)
+      detail::throw_system_call_error(fmt::format("fcntl(fd {}, F_DUPFD_CLOEXEC)", handle.fd),
+                                      errno);
     physical_properties properties;
     // Shareable memory is never host-located (the CUDA driver refuses that combination).
     properties.location = memory_location::on_device(0);
@@ -602,7 +583,7 @@ class host_backend final : public backend {
         (tail != 0 && munmap(reinterpret_cast<void*>(base + size), tail) != 0)) {
       const int code = errno;
       munmap(reserved, padded);
-      throw_system_error(call + ": trimming the aligned reservation", code);
+      detail::throw_system_call_error(call + ": trimming the aligned reservation", code);
     }
     return base;
   }
