@@ -2,7 +2,6 @@
 
 #include <bit>
 #include <cassert>
-#include <iterator>
 
 namespace vmm_pmr::detail {
 
@@ -59,47 +58,62 @@ void block_index::grow() {
   }
 }
 
-block& block_map::insert(const block& description) {
-  const auto [position, inserted] = blocks_.emplace(description.base, description);
-  assert(inserted);
-  index_.insert(description.base, &position->second);
-  return position->second;
+block_map::~block_map() {
+  while (lowest_ != nullptr) erase(*lowest_);
 }
 
-void block_map::erase(const block& b) {
-  const address base = b.base;
-  index_.erase(base);
-  blocks_.erase(base);
+void block_map::link_after(block* lower, block& b) noexcept {
+  b.lower = lower;
+  b.higher = lower == nullptr ? lowest_ : lower->higher;
+  if (b.higher != nullptr) b.higher->lower = &b;
+  (lower == nullptr ? lowest_ : lower->higher) = &b;
+  ++count_;
+}
+
+block& block_map::insert(const block& description) {
+  // The block below the new one: the last whose base is lower (a walk, off the hot path).
+  block* lower = nullptr;
+  for (block* b = lowest_; b != nullptr && b->base < description.base; b = b->higher) lower = b;
+  assert(lower == nullptr || lower->end() <= description.base);
+  block* const created = memory_.new_object<block>(description);
+  index_.insert(created->base, created);
+  link_after(lower, *created);
+  return *created;
+}
+
+void block_map::erase(block& b) {
+  index_.erase(b.base);
+  (b.lower == nullptr ? lowest_ : b.lower->higher) = b.higher;
+  if (b.higher != nullptr) b.higher->lower = b.lower;
+  --count_;
+  memory_.delete_object(&b);
 }
 
 block* block_map::containing(address at) {
-  auto after = blocks_.upper_bound(at);
-  if (after == blocks_.begin()) return nullptr;
-  block& candidate = std::prev(after)->second;
-  return at < candidate.end() ? &candidate : nullptr;
+  for (block* b = lowest_; b != nullptr && b->base <= at; b = b->higher) {
+    if (at < b->end()) return b;
+  }
+  return nullptr;
 }
 
 block* block_map::adjacent_before(const block& b) {
-  const auto position = blocks_.find(b.base);
-  if (position == blocks_.begin()) return nullptr;
-  block& previous = std::prev(position)->second;
-  return previous.end() == b.base ? &previous : nullptr;
+  return b.lower != nullptr && b.lower->end() == b.base ? b.lower : nullptr;
 }
 
 block* block_map::adjacent_after(const block& b) {
-  const auto next = blocks_.upper_bound(b.base);
-  if (next == blocks_.end() || next->second.base != b.end()) return nullptr;
-  return &next->second;
+  return b.higher != nullptr && b.higher->base == b.end() ? b.higher : nullptr;
 }
 
 block& block_map::split(block& b, address at) {
   assert(at > b.base && at < b.end());
-  block tail = b;
-  tail.base = at;
-  tail.size = b.end() - at;
-  tail.next_cached = nullptr;
+  block* const tail = memory_.new_object<block>(b);
+  tail->base = at;
+  tail->size = b.end() - at;
+  tail->next_cached = nullptr;
   b.size = at - b.base;
-  return insert(tail);
+  index_.insert(tail->base, tail);
+  link_after(&b, *tail);
+  return *tail;
 }
 
 void block_map::absorb(block& b, block& next) {

@@ -1,13 +1,15 @@
 // The blocks of the stream-ordered resource: every mapped byte of its reservation
 // belongs to exactly one block, live or free.
 //
-// A block_map holds them in address order (a map from base address to block). Block
-// objects live in the map's nodes, so a block* stays valid until that block is erased
-// (merged into a neighbour, or unmapped by trim); free lists and caches hold block*.
-// A hash index on the base address answers deallocate()'s lookup in O(1): the ordered
-// map is only walked for neighbours and for interior addresses, off the hot path.
-// Neighbours in the map are adjacent in memory only where their ends meet: trim leaves
-// unmapped holes between blocks, and blocks on either side of a hole never merge.
+// A block_map holds them in address order, as a doubly linked list threaded through the
+// blocks themselves: splitting, merging and finding a neighbour, which every allocate
+// and deallocate does, are pointer updates (a balanced tree spent most of the hot path
+// rebalancing). A block* stays valid until that block is erased (merged into a
+// neighbour, or unmapped by trim); free lists and caches hold block*. A hash index on
+// the base address answers deallocate()'s lookup in O(1). Only interior addresses (bad
+// frees, growth, trim: paths that call the driver or report an error anyway) walk the
+// list. Neighbours in the list are adjacent in memory only where their ends meet: trim
+// leaves unmapped holes between blocks, and blocks on either side of a hole never merge.
 //
 // The bookkeeping lives in host memory only (the pool's node allocator): nothing here
 // ever touches the memory the blocks describe, which may be device memory.
@@ -15,7 +17,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <map>
 #include <memory_resource>
 #include <vector>
 
@@ -44,6 +45,12 @@ struct block {
   std::uint64_t free_sequence = 0;
   std::size_t requested = 0;  // live: the bytes asked for
   block* next_cached = nullptr;
+  // free: the neighbours in its free list's bin.
+  block* previous_free = nullptr;
+  block* next_free = nullptr;
+  // Address order (block_map's list): the blocks below and above, adjacent or not.
+  block* lower = nullptr;
+  block* higher = nullptr;
 
   address end() const noexcept { return base + size; }
   bool is_free() const noexcept { return state == block_state::free; }
@@ -86,10 +93,14 @@ class block_index {
 
 class block_map {
  public:
-  explicit block_map(std::pmr::memory_resource* memory) : blocks_(memory), index_(memory) {}
+  explicit block_map(std::pmr::memory_resource* memory) : memory_(memory), index_(memory) {}
+  block_map(const block_map&) = delete;
+  block_map& operator=(const block_map&) = delete;
+  ~block_map();
 
+  // A block over addresses no block holds.
   block& insert(const block& description);
-  void erase(const block& b);
+  void erase(block& b);
 
   // The block starting at `base`, or null.
   block* find(address base) const noexcept { return index_.find(base); }
@@ -105,13 +116,21 @@ class block_map {
   // `b` takes over `next`, which must start where `b` ends; `next` is erased.
   void absorb(block& b, block& next);
 
-  std::size_t count() const noexcept { return blocks_.size(); }
-  auto begin() { return blocks_.begin(); }
-  auto end() { return blocks_.end(); }
+  std::size_t count() const noexcept { return count_; }
+  // Calls `visit(block&)` for every block, in address order.
+  template <typename Visit>
+  void for_each(Visit&& visit) {
+    for (block* b = lowest_; b != nullptr; b = b->higher) visit(*b);
+  }
 
  private:
-  std::pmr::map<address, block> blocks_;
+  // Links `b` into the list right after `lower` (null: first).
+  void link_after(block* lower, block& b) noexcept;
+
+  std::pmr::polymorphic_allocator<block> memory_;
   block_index index_;
+  block* lowest_ = nullptr;
+  std::size_t count_ = 0;
 };
 
 }  // namespace vmm_pmr::detail

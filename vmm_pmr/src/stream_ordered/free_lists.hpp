@@ -1,10 +1,14 @@
 // Where free blocks wait to be reused: best-fit free lists and exact-size caches.
 //
-// free_list: free blocks ordered by (size, address). best_fit() returns the smallest
-//   block that can hold a request at its alignment, the lowest-addressed among equals,
-//   which keeps memory packed towards the start of the reservation (and so leaves
-//   whole chunks free at the top for trim). Its blocks are merged with their free
-//   neighbours of the same stream before they are inserted.
+// free_list: best_fit() returns the smallest block that can hold a request at its
+//   alignment, the lowest-addressed among equals, which keeps memory packed towards the
+//   start of the reservation (and so leaves whole chunks free at the top for trim). The
+//   blocks sit in segregated bins, four per power of two, each an unsorted list threaded
+//   through the blocks, with a bitmap of the bins that hold any: insert and erase are a
+//   few pointer updates, and a search scans the request's own bin, then jumps to the next
+//   non-empty bin, whose blocks are all larger, so the first bin with a fitting block
+//   holds the best fit. Its blocks are merged with their free neighbours of the same
+//   stream before they are inserted.
 // cached_bins: the hot path. A stream's recently freed blocks, unmerged, in LIFO bins
 //   keyed by exact block size: freeing and allocating the same size on one stream is a
 //   push and a pop, with no search, no merge and no heap allocation. A bin holds a few
@@ -17,7 +21,6 @@
 #include <cstdint>
 #include <limits>
 #include <memory_resource>
-#include <set>
 
 #include "block.hpp"
 
@@ -25,6 +28,11 @@ namespace vmm_pmr::detail {
 
 // Whether `b` holds `size` bytes starting at an `alignment`-aligned address.
 bool fits(const block& b, std::size_t size, std::size_t alignment) noexcept;
+// Whether `a` is a better fit than `b` for a request both hold: smaller, or as small
+// and lower.
+inline bool better_fit(const block& a, const block& b) noexcept {
+  return a.size != b.size ? a.size < b.size : a.base < b.base;
+}
 // The aligned start of a request of `size` bytes placed in `b` (fits() must hold).
 address placement_in(const block& b, std::size_t alignment) noexcept;
 
@@ -32,32 +40,42 @@ class free_list {
  public:
   static constexpr std::uint64_t any_sequence = std::numeric_limits<std::uint64_t>::max();
 
-  explicit free_list(std::pmr::memory_resource* memory) : blocks_(memory) {}
+  free_list() = default;
+  free_list(const free_list&) = delete;
+  free_list& operator=(const free_list&) = delete;
 
-  void insert(block& b);
-  void erase(block& b);
+  void insert(block& b) noexcept;
+  void erase(block& b) noexcept;
 
   // The best fit among blocks freed no later than `newest_sequence`, or null.
   block* best_fit(std::size_t size, std::size_t alignment,
-                  std::uint64_t newest_sequence = any_sequence) const;
-  std::size_t largest() const noexcept;
+                  std::uint64_t newest_sequence = any_sequence) const noexcept;
   std::size_t bytes() const noexcept { return bytes_; }
-  bool empty() const noexcept { return blocks_.empty(); }
+  bool empty() const noexcept { return count_ == 0; }
 
   template <typename Visit>
   void for_each(Visit&& visit) const {
-    for (block* b : blocks_) visit(*b);
+    for (block* head : bins_) {
+      for (block* b = head; b != nullptr; b = b->next_free) visit(*b);
+    }
   }
 
  private:
-  struct by_size_then_address {
-    bool operator()(const block* a, const block* b) const noexcept {
-      return a->size != b->size ? a->size < b->size : a->base < b->base;
-    }
-  };
+  static constexpr int sub_bins_log2 = 2;
+  static constexpr std::size_t bin_count = 64 << sub_bins_log2;
+  static constexpr std::size_t bitmap_words = bin_count / 64;
 
-  std::pmr::set<block*, by_size_then_address> blocks_;
+  // Bins grow with the size: [2^k, 2^k + 2^(k-2)), ... four per power of two (sizes
+  // below 4 share the first bins). Every block of a bin is smaller than every block of
+  // the bins after it.
+  static std::size_t bin_of(std::size_t size) noexcept;
+  // The lowest non-empty bin at or after `first`, or bin_count.
+  std::size_t next_bin(std::size_t first) const noexcept;
+
+  std::array<block*, bin_count> bins_{};
+  std::array<std::uint64_t, bitmap_words> occupied_{};
   std::size_t bytes_ = 0;
+  std::size_t count_ = 0;
 };
 
 class cached_bins {

@@ -53,7 +53,6 @@ stream_ordered_pool::stream_ordered_pool(backend& driver, mapping_registry& regi
       reservation_(driver, settings_.reservation_size, settings_.reservation_alignment),
       space_(reservation_.base(), reservation_.size(), &bookkeeping_),
       blocks_(&bookkeeping_),
-      settled_(&bookkeeping_),
       streams_(&bookkeeping_),
       stream_index_(&bookkeeping_) {
   stats_.reserved_bytes = reservation_.size();
@@ -108,11 +107,15 @@ void* stream_ordered_pool::allocate(std::size_t bytes, std::size_t block_size,
 block* stream_ordered_pool::allocate_from_cache(stream_state& stream, std::size_t block_size,
                                                 std::size_t alignment) {
   flush_cache(stream);
-  if (block* own = stream.free_blocks.best_fit(block_size, alignment)) {
+  // The stream's own blocks and settled ones are equally free for it: the smaller fit
+  // wins (lower address among equals), so placement is best fit over both.
+  block* const own = stream.free_blocks.best_fit(block_size, alignment);
+  block* const settled = settled_.best_fit(block_size, alignment);
+  if (own != nullptr && (settled == nullptr || better_fit(*own, *settled))) {
     ++stats_.same_stream_reuses;
     return &carve(*own, block_size, alignment);
   }
-  if (block* settled = settled_.best_fit(block_size, alignment)) {
+  if (settled != nullptr) {
     ++stats_.settled_reuses;
     return &carve(*settled, block_size, alignment);
   }
@@ -651,9 +654,9 @@ std::vector<leaked_block> stream_ordered_pool::shut_down() {
     if (!stream.free_blocks.empty()) busy.push_back(&stream);
   }
   std::vector<leaked_block> leaked;
-  for (auto& [base, b] : blocks_) {
+  blocks_.for_each([&](const block& b) {
     if (b.state == block_state::live) leaked.push_back({b.base, b.requested, b.size});
-  }
+  });
   lock.unlock();
 
   // Memory freed on a stream is unmapped only after that stream's work is done.

@@ -55,7 +55,7 @@ namespace vmm_pmr::detail {
 // until the pool dies, so pointers to it stay valid across unlocked driver calls.
 struct stream_state {
   stream_state(stream_view stream, std::pmr::memory_resource* memory)
-      : stream(stream), free_blocks(memory), waited_for(memory) {
+      : stream(stream), waited_for(memory) {
     usage.stream = stream;
   }
 
