@@ -246,6 +246,51 @@ TEST_CASE("once both streams are done, their free blocks merge and serve a large
   resource->deallocate(whole, two_mib, stream_c);
 }
 
+TEST_CASE("a request gets the smallest free block that holds it, the lowest among equals",
+          "[stream_ordered][coalescing]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make();
+  // Live separators keep the free blocks from merging.
+  const std::size_t sizes[] = {256 * kib, 64 * kib, 128 * kib, 64 * kib, 128 * kib, 64 * kib};
+  std::vector<void*> blocks;
+  for (std::size_t size : sizes) blocks.push_back(resource->allocate(size, stream_a));
+  resource->deallocate(blocks[4], 128 * kib, stream_a);
+  resource->deallocate(blocks[0], 256 * kib, stream_a);
+  resource->deallocate(blocks[2], 128 * kib, stream_a);
+
+  void* first = resource->allocate(100 * kib, stream_a);
+  void* second = resource->allocate(100 * kib, stream_a);
+  CHECK(first == blocks[2]);
+  CHECK(second == blocks[4]);
+  CHECK(resource->stats().chunks_mapped == 1);
+  resource->deallocate(first, 100 * kib, stream_a);
+  resource->deallocate(second, 100 * kib, stream_a);
+  for (std::size_t i : {1, 3, 5}) resource->deallocate(blocks[i], sizes[i], stream_a);
+}
+
+TEST_CASE("a settled block that fits better wins over a larger block of the stream's own",
+          "[stream_ordered][coalescing]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make();
+  const std::size_t sizes[] = {256 * kib, 64 * kib, 128 * kib, 64 * kib};
+  std::vector<void*> blocks;
+  for (std::size_t size : sizes) blocks.push_back(resource->allocate(size, stream_a));
+  resource->deallocate(blocks[2], 128 * kib, stream_b);
+  harness.events->mark_idle(stream_b);
+  resource->settle(stream_b);                            // 128 KiB, settled
+  resource->deallocate(blocks[0], 256 * kib, stream_a);  // 256 KiB, stream A's own
+
+  const std::size_t settled_reuses = resource->stats().settled_reuses;
+  void* taken = resource->allocate(128 * kib, stream_a);
+  CHECK(taken == blocks[2]);
+  CHECK(resource->stats().settled_reuses == settled_reuses + 1);
+  void* own = resource->allocate(256 * kib, stream_a);
+  CHECK(own == blocks[0]);
+  resource->deallocate(taken, 128 * kib, stream_a);
+  resource->deallocate(own, 256 * kib, stream_a);
+  for (std::size_t i : {1, 3}) resource->deallocate(blocks[i], sizes[i], stream_a);
+}
+
 TEST_CASE("blocks span chunk boundaries: adjacent chunks serve one request",
           "[stream_ordered][coalescing]") {
   stream_ordered_harness harness;
