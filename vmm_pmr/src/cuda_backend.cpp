@@ -460,6 +460,16 @@ class cuda_vmm_backend final : public backend {
     wait_for_default_stream(call);
   }
 
+  void copy_on_stream(address destination, address source, std::size_t bytes,
+                      stream_view stream) override {
+    if (bytes == 0) return;
+    make_context_current();
+    check(api_.cuMemcpyAsync(destination, source, bytes, stream.get()), [&] {
+      return fmt::format("cuMemcpyAsync({}, {}, {}, {})", hex(destination), hex(source),
+                         format_bytes(bytes), to_string(stream));
+    });
+  }
+
   // Stream ordering. Events are created in the calling thread's current context (device
   // 0's primary context on a thread without one, the rule copies follow), which must be
   // the context of the streams they are recorded on: cuEventRecord refuses an event and
