@@ -17,6 +17,7 @@
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/host_backend.hpp"
 #include "vmm_pmr/stream_ordered_resource.hpp"
+#include "vmm_pmr/testing/fault_injecting_backend.hpp"
 #include "vmm_pmr/testing/manual_event_backend.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
 
@@ -315,5 +316,43 @@ BACKEND_TEST_CASE("bad input to a buffer gives a clear error and leaves it uncha
                        MessageMatches(ContainsSubstring("no memory resource")));
   moved.release();
   CHECK_THROWS_AS(moved.resize(10, {}), vmm_pmr::invalid_argument);
+  CHECK(resource.stats().live_count == 0);
+}
+
+BACKEND_TEST_CASE("a buffer whose growth fails at any backend step is exactly as it was",
+                  "[device_buffer][growth][fault_injection]") {
+  auto [counting, faults] = decorate_for_growth(TestType::make());
+  vmm_pmr::vmm_resource resource(faults);
+  const auto bytes = pattern(3 * two_mib, 14);
+  for (const bool taken_behind : {false, true}) {
+    for (const auto failure : {vmm_pmr::testing::injected_failure::out_of_memory,
+                               vmm_pmr::testing::injected_failure::driver_error}) {
+      // Growth in place makes 4 calls (reserve behind, create, map, set access); by
+      // remapping, 7 calls before the change is made.
+      const std::size_t failing_calls = taken_behind ? 7 : 4;
+      for (std::size_t n = 1; n <= failing_calls; ++n) {
+        CAPTURE(taken_behind, n);
+        device_buffer buffer(3 * two_mib, {}, &resource);
+        buffer.copy_from_host(0, bytes.data(), bytes.size(), {});
+        vmm_pmr::address blocker = 0;
+        if (taken_behind) {
+          const auto info = *resource.find(buffer.data());
+          blocker = faults->reserve_address_range(two_mib, 0, info.base + info.mapped_bytes);
+        }
+        void* const data = buffer.data();
+        const auto live = counting->live();
+        faults->fail_nth_call(n == 2 && taken_behind ? 3 : n, failure);  // 2nd: a give-back
+        CHECK_THROWS(buffer.resize(6 * two_mib, {}));
+        faults->disarm();
+        CHECK(buffer.data() == data);
+        CHECK(buffer.size() == 3 * two_mib);
+        CHECK(buffer.capacity() == 3 * two_mib);
+        CHECK(counting->live() == live);
+        CHECK(contents(buffer, bytes.size()) == bytes);
+        buffer.release();
+        if (blocker != 0) faults->free_address_range(blocker, two_mib);
+      }
+    }
+  }
   CHECK(resource.stats().live_count == 0);
 }

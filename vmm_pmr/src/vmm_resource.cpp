@@ -510,8 +510,9 @@ void* vmm_resource::grow(void* pointer, std::size_t bytes, std::size_t new_bytes
           backend_->synchronize_stream(stream);
           return change;
         });
+    // Returning destroys outcome.leftover (the old mappings and reservations after a
+    // move) outside the registry's lock.
     return reinterpret_cast<void*>(outcome.base);
-    // outcome.leftover (old mappings and reservations) is destroyed here, outside the lock.
   } catch (const out_of_memory&) {
     rethrow_with_request(request);
   } catch (const driver_error&) {
