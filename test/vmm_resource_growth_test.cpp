@@ -206,3 +206,25 @@ BACKEND_TEST_CASE("grow and shrink refuse bad input and change nothing", "[vmm_r
   other.deallocate(foreign, two_mib);
   CHECK(resource.stats().deallocation_errors == 0);
 }
+
+BACKEND_TEST_CASE("no mapping spans two reservations when growth fills one and reserves another",
+                  "[vmm_resource][growth]") {
+  auto [counting, faults] = decorate_for_growth(TestType::make());
+  vmm_pmr::vmm_resource resource(faults);
+  void* p = resource.allocate_with_address_space(two_mib, 2 * two_mib);
+  write_pattern(resource.driver(), p, 0, two_mib, 11);
+  REQUIRE(resource.grow(p, two_mib, 4 * two_mib) == p);
+  const auto info = *resource.find(p);
+  // The reservation's free granule, then two granules in the reservation behind it.
+  REQUIRE(info.chunks.size() == 3);
+  CHECK(info.chunks[1].size == two_mib);
+  CHECK(info.chunks[2].size == 2 * two_mib);
+  CHECK(counting->live().reservations >= 2);
+  write_pattern(resource.driver(), p, two_mib, 3 * two_mib, 11);
+  CHECK(holds_pattern(resource.driver(), p, 0, 4 * two_mib, 11));
+  // Access over the grown allocation, one call per contiguous run of chunks.
+  const vmm_pmr::access_grant read_only[] = {{0, vmm_pmr::access_mode::read}};
+  resource.set_access(p, read_only);
+  CHECK(resource.access(at(p, 4 * two_mib - 1), 0) == vmm_pmr::access_mode::read);
+  resource.deallocate(p, 4 * two_mib);
+}

@@ -119,22 +119,32 @@ vmm_allocation vmm_allocation::build_extension(backend& owner, std::size_t map_b
     // Taken: the backend reserved elsewhere. `behind` gives that range back on return.
     if (behind.base() != reserved_end) return {};
   }
+  // No mapping spans two reservations: what fits in the current one's free tail is a
+  // chunk of its own, the rest another chunk in the new reservation. Access is set per
+  // chunk then, never across the reservations' boundary either.
+  const std::size_t first_bytes = map_bytes > room && room != 0 ? room : map_bytes;
   physical_memory memory;
   mapping map;
-  if (map_bytes != 0) {
-    memory = physical_memory(owner, map_bytes, props);
-    // May span the old reservation's end and the new one's start: the driver maps across
-    // adjacent reservations (driver 580), and so does the host backend.
-    map = mapping(owner, mapped_end, memory, 0, map_bytes);
-    owner.set_access(mapped_end, map_bytes, access);
+  physical_memory second_memory;
+  mapping second_map;
+  if (first_bytes != 0) {
+    memory = physical_memory(owner, first_bytes, props);
+    map = mapping(owner, mapped_end, memory, 0, first_bytes);
+    owner.set_access(mapped_end, first_bytes, access);
+  }
+  if (map_bytes > first_bytes) {
+    second_memory = physical_memory(owner, map_bytes - first_bytes, props);
+    second_map = mapping(owner, reserved_end, second_memory, 0, map_bytes - first_bytes);
+    owner.set_access(reserved_end, map_bytes - first_bytes, access);
   }
 
   std::vector<address_range> ranges;
   ranges.reserve(1);
   std::vector<mapped_chunk> chunks;
-  chunks.reserve(1);
+  chunks.reserve(2);
   if (behind) ranges.push_back(std::move(behind));
   if (map) chunks.push_back({std::move(memory), std::move(map)});
+  if (second_map) chunks.push_back({std::move(second_memory), std::move(second_map)});
   return vmm_allocation(std::move(ranges), std::move(chunks));
 }
 

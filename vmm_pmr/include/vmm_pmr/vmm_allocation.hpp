@@ -77,9 +77,11 @@ class vmm_allocation {
   // `map_bytes` (may be 0) of new physical memory mapped right behind the last chunk,
   // access granted once over it; when the reservations end too early for that, or
   // before `reserve_bytes` more bytes of address space, the address space missing is
-  // reserved right behind the last reservation. An empty allocation when that address is
-  // taken (the backend offered another, which is given back at once). The allocation
-  // returned holds the new reservation (if any) and the new chunk (if any), for append().
+  // reserved right behind the last reservation (and the new memory is then split in two
+  // chunks at the reservations' boundary, so no mapping spans two reservations). An empty
+  // allocation when that address is taken (the backend offered another, which is given back at
+  // once). The allocation returned holds the new reservation (if any) and the new chunk (if any),
+  // for append().
   vmm_allocation build_extension(backend& owner, std::size_t map_bytes, std::size_t reserve_bytes,
                                  const physical_properties& props,
                                  std::span<const access_grant> access) const;
