@@ -58,6 +58,7 @@ BACKEND_TEST_CASE("grow keeps the pointer and the contents when the address spac
     CHECK(info->requested_bytes == size);
     CHECK(info->mapped_bytes == 8 * two_mib);
     CHECK(info->chunks.size() == 5);
+    CHECK(info->reservations.size() == 5);  // each growth reserved right behind the last
     CHECK(resource.live_allocations().size() == 1);
     const auto stats = resource.stats();
     CHECK(stats.live_count == 1);
@@ -222,9 +223,14 @@ BACKEND_TEST_CASE("no mapping spans two reservations when growth fills one and r
   CHECK(counting->live().reservations >= 2);
   write_pattern(resource.driver(), p, two_mib, 3 * two_mib, 11);
   CHECK(holds_pattern(resource.driver(), p, 0, 4 * two_mib, 11));
-  // Access over the grown allocation, one call per contiguous run of chunks.
+  REQUIRE(info.reservations.size() == 2);
+  CHECK(info.reservations[1].base == info.chunks[2].base);
+  // Access over the grown allocation: one call per contiguous run of chunks inside one
+  // reservation.
   const vmm_pmr::access_grant read_only[] = {{0, vmm_pmr::access_mode::read}};
+  const std::size_t calls = faults->calls(backend_call::set_access);
   resource.set_access(p, read_only);
+  CHECK(faults->calls(backend_call::set_access) - calls == 2);
   CHECK(resource.access(at(p, 4 * two_mib - 1), 0) == vmm_pmr::access_mode::read);
   resource.deallocate(p, 4 * two_mib);
 }

@@ -20,6 +20,7 @@
 // makes their context current first (cudaSetDevice / cuCtxSetCurrent). Copies and fills
 // return when the bytes have landed: the driver's cuMemcpyHtoD/DtoD and cuMemsetD8 may
 // return earlier, so they are followed by a wait on the legacy default stream they ran on.
+// copy_on_stream (cuMemcpyAsync) is the exception: it only orders the copy on its stream.
 //
 // Host access: host-located memory is not accessible to the CPU until granted;
 // access_grant::host_cpu (-1, like CU_DEVICE_CPU) stands for the host.

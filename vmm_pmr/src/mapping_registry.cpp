@@ -38,6 +38,10 @@ allocation_info mapping_registry::describe(const entry& e) {
   for (const mapped_chunk& chunk : e.allocation.chunks()) {
     info.chunks.push_back({chunk.map.base(), chunk.map.size(), chunk.memory.handle()});
   }
+  info.reservations.reserve(e.allocation.ranges().size());
+  for (const address_range& range : e.allocation.ranges()) {
+    info.reservations.push_back({range.base(), range.size()});
+  }
   return info;
 }
 

@@ -595,12 +595,23 @@ void vmm_resource::set_access(const void* pointer, std::span<const access_grant>
         }
       }
       if (grants.empty()) return;
-      // One call per contiguous run of chunks: the driver's cost is per call.
+      // One call per contiguous run of chunks, the driver's cost being per call; a run
+      // ends at a reservation's end too (a grown allocation has several reservations).
+      const auto reservation_end = [&](address at) {
+        for (const reservation_info& reservation : info.reservations) {
+          if (at >= reservation.base && at < reservation.base + reservation.size) {
+            return reservation.base + reservation.size;
+          }
+        }
+        return at;
+      };
       std::size_t run = 0;
       while (run < info.chunks.size()) {
         std::size_t end = run + 1;
         address run_end = info.chunks[run].base + info.chunks[run].size;
-        while (end < info.chunks.size() && info.chunks[end].base == run_end) {
+        const address run_limit = reservation_end(info.chunks[run].base);
+        while (end < info.chunks.size() && info.chunks[end].base == run_end &&
+               run_end < run_limit) {
           run_end += info.chunks[end].size;
           ++end;
         }

@@ -22,7 +22,8 @@
 // Invariants: size() <= capacity(); data() is null exactly when capacity() is 0; the
 // memory resource is null only for a default-constructed, moved-from or released buffer,
 // which holds no memory and refuses to allocate (invalid_argument). Every operation that
-// throws leaves the buffer as it was.
+// throws leaves the buffer as it was. Like a standard container, one buffer is not to be
+// changed from two threads at once.
 #pragma once
 
 #include <cstddef>

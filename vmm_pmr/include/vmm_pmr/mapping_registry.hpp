@@ -41,6 +41,12 @@ struct chunk_info {
   physical_handle handle = 0;
 };
 
+// One address reservation of an allocation (a grown one may have several).
+struct reservation_info {
+  address base = 0;
+  std::size_t size = 0;
+};
+
 struct allocation_info {
   address base = 0;
   std::size_t requested_bytes = 0;
@@ -52,6 +58,7 @@ struct allocation_info {
   bool compressed = false;
   bool imported = false;
   std::vector<chunk_info> chunks;
+  std::vector<reservation_info> reservations;  // back to back from base, covering the chunks
 };
 
 // What the caller says about an allocation it registers.
@@ -160,7 +167,7 @@ class mapping_registry {
  private:
   struct entry {
     vmm_allocation allocation;
-    allocation_info info;  // chunks filled in lazily by describe()
+    allocation_info info;  // chunks and reservations filled in lazily by describe()
   };
   struct owner_state {
     allocation_stats stats;
