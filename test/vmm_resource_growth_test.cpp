@@ -5,14 +5,18 @@
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <limits>
+#include <thread>
+#include <vector>
 
 #include "support/backends_under_test.hpp"
 #include "support/growth_fixtures.hpp"
 #include "support/printers.hpp"
 #include "support/resource_fixtures.hpp"
 #include "vmm_pmr/error.hpp"
+#include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
 
 using Catch::Matchers::ContainsSubstring;
@@ -233,4 +237,41 @@ BACKEND_TEST_CASE("no mapping spans two reservations when growth fills one and r
   CHECK(faults->calls(backend_call::set_access) - calls == 2);
   CHECK(resource.access(at(p, 4 * two_mib - 1), 0) == vmm_pmr::access_mode::read);
   resource.deallocate(p, 4 * two_mib);
+}
+
+TEST_CASE("lookups from other threads stay right while an allocation grows, moves and shrinks",
+          "[vmm_resource][growth]") {
+  auto [counting, faults] = decorate_for_growth(vmm_pmr::test::make_test_host_backend());
+  vmm_pmr::vmm_resource resource(faults);
+  void* neighbour = resource.allocate(3 * two_mib);
+  std::atomic<bool> done = false;
+  std::atomic<std::size_t> wrong = 0;
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!done) {
+        const auto info = resource.find(at(neighbour, 3 * two_mib - 1));
+        if (!info || info->base != reinterpret_cast<vmm_pmr::address>(neighbour)) ++wrong;
+        (void)vmm_pmr::mapping_registry::global().stats();
+      }
+    });
+  }
+  for (int i = 0; i < 40; ++i) {
+    void* p = resource.allocate(two_mib);
+    vmm_pmr::address blocker = 0;
+    if (i % 2 == 1) {  // every other growth has to move
+      blocker = faults->reserve_address_range(two_mib, 0,
+                                              reinterpret_cast<vmm_pmr::address>(p) + two_mib);
+    }
+    p = resource.grow(p, two_mib, 3 * two_mib);
+    CHECK(resource.find(at(p, 3 * two_mib - 1))->base == reinterpret_cast<vmm_pmr::address>(p));
+    resource.shrink(p, 3 * two_mib, two_mib);
+    resource.deallocate(p, two_mib);
+    if (blocker != 0) faults->free_address_range(blocker, two_mib);
+  }
+  done = true;
+  for (std::thread& reader : readers) reader.join();
+  CHECK(wrong == 0);
+  resource.deallocate(neighbour, 3 * two_mib);
+  CHECK(resource.stats().live_count == 0);
 }
