@@ -64,6 +64,8 @@ class device_buffer {
   void* data() noexcept { return data_; }
   const void* data() const noexcept { return data_; }
   std::size_t size() const noexcept { return size_; }
+  // What the buffer may grow to without allocating; on a vmm_resource a multiple of the
+  // granularity (those bytes are mapped anyway).
   std::size_t capacity() const noexcept { return capacity_; }
   bool empty() const noexcept { return size_ == 0; }
   stream_view stream() const noexcept { return stream_; }
