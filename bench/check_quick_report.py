@@ -21,7 +21,8 @@ EXPECTED_METHODS = {
     "latency": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "mmap_munmap",
                 "malloc_free"],
     "churn": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "malloc_free"],
-    "growth": ["raw_doubling_chunks", "raw_granule_chunks", "vmm_resource_copy"],
+    "growth": ["raw_doubling_chunks", "raw_granule_chunks", "in_place", "in_place_unreserved",
+               "device_vector_append", "std_vector_append", "vmm_resource_copy"],
     "streams": ["stream_ordered_resource", "stream_ordered_resource_rotating", "malloc_free"],
 }
 BASELINES = {"latency": "raw_sequence", "churn": "raw_sequence", "growth": "raw_doubling_chunks",
@@ -114,6 +115,13 @@ def check_suites(report):
             fail(f"growth/{row['method']}: the raw floor copied {row.get('bytes_copied')} bytes")
         if row["method"] == "vmm_resource_copy" and not row.get("bytes_copied", 0) > 0:
             fail("growth/vmm_resource_copy: copied nothing")
+        if row["method"] == "in_place":
+            if row.get("bytes_copied") != 0 or row.get("moves") != 0:
+                fail(f"growth/in_place: copied {row.get('bytes_copied')}, moved {row.get('moves')}")
+            if row.get("peak_bytes") != final:
+                fail(f"growth/in_place: peak {row.get('peak_bytes')}, expected the final {final}")
+        if row["method"].endswith("_append") and not row.get("ns_per_element", 0) > 0:
+            fail(f"growth/{row['method']}: ns_per_element missing")
     for suite in suites.values():
         for note in suite.get("notes", []):
             if note.startswith("inconsistent"):

@@ -1,7 +1,8 @@
 // The registry of live allocations: lookup by any pointer inside an allocation's mapped
 // bytes, the verdict on every deallocation (removed, unknown pointer, double free, wrong
 // owner, interior pointer, wrong size), statistics per owner and in total, the leak
-// report of release_all, and consistency under concurrent use.
+// report of release_all, resize (growth and shrinking applied under the lock), and
+// consistency under concurrent use.
 //
 // Every test uses its own mapping_registry (never the global one) over allocations
 // that vmm_allocation::build made on a host backend, so no GPU is needed and no test
@@ -23,6 +24,7 @@
 
 #include "support/backends_under_test.hpp"
 #include "support/printers.hpp"
+#include "support/roomy_backend.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/vmm_allocation.hpp"
@@ -679,4 +681,93 @@ TEST_CASE(
     CHECK(own.total_bytes == bytes_per_thread);
   }
   CHECK(counting->live() == vmm_pmr::testing::live_objects{});
+}
+
+// resize: the registry's half of growth and shrinking
+
+TEST_CASE("registry resize appends built pieces and keeps lookups and statistics right",
+          "[registry][growth]") {
+  // Reservations with free address space behind them: the extension gets its hint.
+  const auto host = std::make_shared<vmm_pmr::test::roomy_backend>(make_test_host_backend());
+  mapping_registry registry;
+  const address base = registry.add(owner_a, build(*host, 2 * two_mib), requested(3000));
+  bool built = false;
+  const resize_outcome grown =
+      registry.resize(owner_a, pointer(base), 3000,
+                      [&](const allocation_info& info, const vmm_allocation& allocation) {
+                        built = true;
+                        CHECK(info.requested_bytes == 3000);
+                        vmm_allocation extension = allocation.build_extension(
+                            *host, 2 * two_mib, 0, physical_properties{}, read_write);
+                        REQUIRE_FALSE(extension.empty());
+                        return allocation_change{.kind = allocation_change_kind::append,
+                                                 .pieces = std::move(extension),
+                                                 .chunks_kept = 0,
+                                                 .requested_bytes = 3 * two_mib + 1};
+                      });
+  CHECK(built);
+  REQUIRE(grown.status == resize_status::resized);
+  CHECK(grown.base == base);
+  const auto info = registry.find(pointer(base + 4 * two_mib - 1));
+  REQUIRE(info);
+  CHECK(info->base == base);
+  CHECK(info->requested_bytes == 3 * two_mib + 1);
+  CHECK(info->mapped_bytes == 4 * two_mib);
+  CHECK(info->chunks.size() == 2);
+  CHECK(info->reservations.size() == 2);
+  const allocation_stats stats = registry.stats(owner_a);
+  CHECK(stats.live_bytes == 3 * two_mib + 1);
+  CHECK(stats.live_mapped_bytes == 4 * two_mib);
+  CHECK(stats.peak_mapped_bytes == 4 * two_mib);
+  CHECK(stats.live_count == 1);
+  CHECK(stats.total_count == 1);
+  CHECK(registry.stats().live_mapped_bytes == 4 * two_mib);
+  CHECK(registry.remove(owner_a, pointer(base), 3 * two_mib + 1).status == removal_status::removed);
+}
+
+TEST_CASE("registry resize re-keys a relocated allocation", "[registry][growth]") {
+  const auto host = make_test_host_backend(two_mib);
+  mapping_registry registry;
+  const address base = registry.add(owner_a, build(*host, two_mib), requested(two_mib));
+  const resize_outcome moved = registry.resize(
+      owner_a, pointer(base), two_mib, [&](const allocation_info&, const vmm_allocation& a) {
+        return allocation_change{.kind = allocation_change_kind::relocate,
+                                 .pieces = a.build_relocation(*host, two_mib, 4 * two_mib, 0,
+                                                              physical_properties{}, read_write),
+                                 .chunks_kept = 0,
+                                 .requested_bytes = 2 * two_mib};
+      });
+  REQUIRE(moved.status == resize_status::resized);
+  CHECK(moved.base != base);
+  CHECK_FALSE(moved.leftover.empty());  // the old mapping and reservation, for the caller
+  CHECK_FALSE(registry.find(pointer(base)));
+  CHECK(registry.find(pointer(moved.base + 2 * two_mib - 1))->base == moved.base);
+  CHECK(registry.stats(owner_a).live_mapped_bytes == 2 * two_mib);
+  CHECK(registry.remove(owner_a, pointer(moved.base), 2 * two_mib).status ==
+        removal_status::removed);
+}
+
+TEST_CASE("registry resize refuses what remove would refuse, without building anything",
+          "[registry][growth]") {
+  const auto host = make_test_host_backend(two_mib);
+  mapping_registry registry;
+  const address base = registry.add(owner_a, build(*host, 2 * two_mib), requested(3000));
+  bool built = false;
+  const change_builder never = [&](const allocation_info&, const vmm_allocation&) {
+    built = true;
+    return allocation_change{.kind = allocation_change_kind::none,
+                             .pieces = {},
+                             .chunks_kept = 0,
+                             .requested_bytes = 3000};
+  };
+  CHECK(registry.resize(owner_b, pointer(base), 3000, never).status == resize_status::wrong_owner);
+  CHECK(registry.resize(owner_a, pointer(base + 64), 3000, never).status ==
+        resize_status::interior_pointer);
+  CHECK(registry.resize(owner_a, pointer(base), 3001, never).status == resize_status::wrong_size);
+  CHECK(registry.resize(owner_a, pointer(base + 4 * two_mib), 3000, never).status ==
+        resize_status::unknown_pointer);
+  CHECK_FALSE(built);
+  CHECK(registry.resize(owner_a, pointer(base), 3000, never).found == std::nullopt);
+  CHECK(built);
+  CHECK(registry.remove(owner_a, pointer(base), 3000).status == removal_status::removed);
 }

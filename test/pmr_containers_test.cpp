@@ -1,13 +1,22 @@
 // Standard pmr containers on vmm_resource: over the host backend, and over
-// host-location VMM memory on the GPU (which the host CPU may dereference).
+// host-location VMM memory on the GPU (which the host CPU may dereference). And the two
+// facts behind the README's "Pitfalls of pmr with device memory": the standard
+// monotonic and pool resources write their bookkeeping into the upstream memory (so they
+// belong over host-accessible memory only), while stream_ordered_resource keeps its
+// bookkeeping off the memory it hands out.
 #include <catch2/catch_test_macros.hpp>
 
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
 #include <memory_resource>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/backends_under_test.hpp"
+#include "vmm_pmr/stream_ordered_resource.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
 
 namespace {
@@ -19,6 +28,45 @@ vmm_pmr::vmm_options host_readable_options() {
   options.location = vmm_pmr::memory_location::on_host();
   return options;
 }
+
+constexpr unsigned char untouched = 0xab;
+
+// An upstream that fills every block it hands out with `untouched` and remembers it, so a
+// test can see which bytes the resource on top wrote without being asked to.
+class marking_upstream final : public std::pmr::memory_resource {
+ public:
+  explicit marking_upstream(std::pmr::memory_resource& upstream) : upstream_(upstream) {}
+
+  // Bytes of the live upstream blocks that no longer hold the mark.
+  std::size_t bytes_written() const {
+    std::size_t written = 0;
+    for (const auto& [block, bytes] : blocks_) {
+      const auto* first = static_cast<const unsigned char*>(block);
+      written += static_cast<std::size_t>(
+          std::count_if(first, first + bytes, [](unsigned char b) { return b != untouched; }));
+    }
+    return written;
+  }
+  std::size_t blocks() const { return blocks_.size(); }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override {
+    void* block = upstream_.allocate(bytes, alignment);
+    std::memset(block, untouched, bytes);
+    blocks_.emplace_back(block, bytes);
+    return block;
+  }
+  void do_deallocate(void* block, std::size_t bytes, std::size_t alignment) override {
+    std::erase(blocks_, std::pair<void*, std::size_t>(block, bytes));
+    upstream_.deallocate(block, bytes, alignment);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+    return this == &other;
+  }
+
+  std::pmr::memory_resource& upstream_;
+  std::vector<std::pair<void*, std::size_t>> blocks_;
+};
 
 }  // namespace
 
@@ -62,4 +110,45 @@ BACKEND_TEST_CASE("nested pmr containers all allocate from the same resource", "
     CHECK(resource.stats().live_count >= 51);
   }
   CHECK(resource.stats().live_count == 0);
+}
+
+BACKEND_TEST_CASE("std::pmr's monotonic and pool resources write bookkeeping into upstream memory",
+                  "[pmr_containers]") {
+  vmm_pmr::vmm_resource resource(TestType::make(), host_readable_options());
+  marking_upstream upstream(resource);
+  SECTION("monotonic_buffer_resource") {
+    std::pmr::monotonic_buffer_resource monotonic(&upstream);
+    // Allocated, never written by the caller.
+    for (int i = 0; i < 100; ++i) (void)monotonic.allocate(1000, 8);
+    REQUIRE(upstream.blocks() >= 1);
+    CHECK(upstream.bytes_written() > 0);
+  }
+  SECTION("unsynchronized_pool_resource") {
+    std::pmr::unsynchronized_pool_resource pool(&upstream);
+    std::vector<void*> blocks;
+    for (int i = 0; i < 100; ++i) blocks.push_back(pool.allocate(64, 8));
+    for (void* block : blocks) pool.deallocate(block, 64, 8);
+    REQUIRE(upstream.blocks() >= 1);
+    CHECK(upstream.bytes_written() > 0);
+  }
+  CHECK(upstream.blocks() == 0);
+}
+
+TEST_CASE("stream_ordered_resource keeps its bookkeeping off the memory it hands out",
+          "[pmr_containers][stream_ordered]") {
+  vmm_pmr::stream_ordered_resource pool(vmm_pmr::test::make_test_host_backend());
+  std::vector<void*> blocks;
+  for (int i = 0; i < 64; ++i) {
+    blocks.push_back(pool.allocate(4096));
+    std::memset(blocks.back(), untouched, 4096);
+  }
+  // Freed blocks go to the free lists, and come back from them: no byte of theirs (nor of
+  // their neighbours) was used to keep track of them.
+  for (std::size_t i = 0; i < blocks.size(); i += 2) pool.deallocate(blocks[i], 4096);
+  for (std::size_t i = 0; i < blocks.size(); i += 2) blocks[i] = pool.allocate(4096);
+  for (void* block : blocks) {
+    const auto* first = static_cast<const unsigned char*>(block);
+    REQUIRE(std::all_of(first, first + 4096, [](unsigned char b) { return b == untouched; }));
+  }
+  for (void* block : blocks) pool.deallocate(block, 4096);
 }

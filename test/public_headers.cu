@@ -20,5 +20,8 @@ int main() {
   values.assign(1000, 7);
   const auto stats = resource.stats();
   std::printf("nvcc: %s\n", vmm_pmr::to_string(stats).c_str());
-  return (values[999] == 7 && stats.live_count == 1) ? 0 : 1;
+  const int seven[] = {7, 7, 7};
+  vmm_pmr::device_vector<int> grown(0, {}, &resource);
+  grown.append(seven, {});
+  return (values[999] == 7 && stats.live_count == 1 && grown.element(2, {}) == 7) ? 0 : 1;
 }

@@ -20,6 +20,7 @@
 // makes their context current first (cudaSetDevice / cuCtxSetCurrent). Copies and fills
 // return when the bytes have landed: the driver's cuMemcpyHtoD/DtoD and cuMemsetD8 may
 // return earlier, so they are followed by a wait on the legacy default stream they ran on.
+// copy_on_stream (cuMemcpyAsync) is the exception: it only orders the copy on its stream.
 //
 // Host access: host-located memory is not accessible to the CPU until granted;
 // access_grant::host_cpu (-1, like CU_DEVICE_CPU) stands for the host.
@@ -458,6 +459,16 @@ class cuda_vmm_backend final : public backend {
     };
     check(api_.cuMemsetD8(destination, value, bytes), call);
     wait_for_default_stream(call);
+  }
+
+  void copy_on_stream(address destination, address source, std::size_t bytes,
+                      stream_view stream) override {
+    if (bytes == 0) return;
+    make_context_current();
+    check(api_.cuMemcpyAsync(destination, source, bytes, stream.get()), [&] {
+      return fmt::format("cuMemcpyAsync({}, {}, {}, {})", hex(destination), hex(source),
+                         format_bytes(bytes), to_string(stream));
+    });
   }
 
   // Stream ordering. Events are created in the calling thread's current context (device

@@ -92,6 +92,7 @@ const char* resolve_all(const proc_address_lookup& lookup, cuda_driver_api& api)
   resolve("cuMemcpyHtoD", api.cuMemcpyHtoD);
   resolve("cuMemcpyDtoD", api.cuMemcpyDtoD);
   resolve("cuMemsetD8", api.cuMemsetD8);
+  resolve("cuMemcpyAsync", api.cuMemcpyAsync);
   resolve("cuEventCreate", api.cuEventCreate);
   resolve("cuEventDestroy", api.cuEventDestroy);
   resolve("cuEventRecord", api.cuEventRecord);

@@ -59,6 +59,7 @@ struct cuda_driver_api {
   decltype(&::cuMemcpyHtoD) cuMemcpyHtoD = nullptr;
   decltype(&::cuMemcpyDtoD) cuMemcpyDtoD = nullptr;
   decltype(&::cuMemsetD8) cuMemsetD8 = nullptr;
+  decltype(&::cuMemcpyAsync) cuMemcpyAsync = nullptr;
 
   // Stream ordering, for the stream-ordered resource.
   decltype(&::cuEventCreate) cuEventCreate = nullptr;

@@ -61,6 +61,10 @@ void forwarding_backend::copy(address destination, address source, std::size_t b
 void forwarding_backend::fill(address destination, std::uint8_t value, std::size_t bytes) {
   inner_->fill(destination, value, bytes);
 }
+void forwarding_backend::copy_on_stream(address destination, address source, std::size_t bytes,
+                                        stream_view stream) {
+  inner_->copy_on_stream(destination, source, bytes, stream);
+}
 event_handle forwarding_backend::create_event() { return inner_->create_event(); }
 void forwarding_backend::destroy_event(event_handle event) { inner_->destroy_event(event); }
 void forwarding_backend::record_event(event_handle event, stream_view stream) {

@@ -402,6 +402,13 @@ class host_backend final : public backend {
     if (bytes != 0) std::memset(reinterpret_cast<void*>(destination), value, bytes);
   }
 
+  // Streams are names here: the copy is done when the call returns, which is a valid
+  // order of the stream's (synchronous) work.
+  void copy_on_stream(address destination, address source, std::size_t bytes,
+                      stream_view) override {
+    copy(destination, source, bytes);
+  }
+
   // Streams are names here: copies and fills are synchronous, so all work submitted to
   // any stream has completed by the time a call returns, every event is complete and
   // no stream ever captures. Events are still checked like the driver's handles, so a

@@ -38,6 +38,10 @@ allocation_info mapping_registry::describe(const entry& e) {
   for (const mapped_chunk& chunk : e.allocation.chunks()) {
     info.chunks.push_back({chunk.map.base(), chunk.map.size(), chunk.memory.handle()});
   }
+  info.reservations.reserve(e.allocation.ranges().size());
+  for (const address_range& range : e.allocation.ranges()) {
+    info.reservations.push_back({range.base(), range.size()});
+  }
   return info;
 }
 
@@ -116,6 +120,85 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
   note_freed(*state, at);
   result.allocation = std::move(node.mapped().allocation);
   return result;
+}
+
+resize_outcome mapping_registry::resize(const void* owner, const void* pointer, std::size_t bytes,
+                                        const change_builder& build) {
+  const auto at = reinterpret_cast<address>(pointer);
+  resize_outcome outcome;
+  // Declared before the locks: whatever the change holds is destroyed (driver calls)
+  // only after they are released, even when applying it throws.
+  allocation_change change;
+  std::size_t chunks_before = 0;
+  std::size_t mapped_before = 0;
+  {
+    std::shared_lock lock(mutex_);
+    const entry* holder = entry_containing(at);
+    if (holder == nullptr) {
+      outcome.status = resize_status::unknown_pointer;
+    } else if (holder->info.owner != owner) {
+      outcome.status = resize_status::wrong_owner;
+    } else if (holder->info.base != at) {
+      outcome.status = resize_status::interior_pointer;
+    } else if (holder->info.requested_bytes != bytes) {
+      outcome.status = resize_status::wrong_size;
+    } else {
+      outcome.status = resize_status::resized;
+    }
+    if (outcome.status != resize_status::resized) {
+      if (holder != nullptr) outcome.found = describe(*holder);
+      return outcome;
+    }
+    chunks_before = holder->allocation.chunks().size();
+    mapped_before = holder->info.mapped_bytes;
+    change = build(describe(*holder), holder->allocation);
+  }
+
+  std::unique_lock lock(mutex_);
+  auto it = entries_.find(at);
+  // Another thread freed or resized it between the two locks (a race in the caller's
+  // code): nothing is applied, and what was built is handed back to be destroyed.
+  if (it == entries_.end() || it->second.info.owner != owner ||
+      it->second.info.requested_bytes != bytes ||
+      it->second.allocation.chunks().size() != chunks_before ||
+      it->second.info.mapped_bytes != mapped_before) {
+    outcome.status = resize_status::changed_meanwhile;
+    outcome.leftover = std::move(change.pieces);
+    return outcome;
+  }
+  entry& changed = it->second;
+  switch (change.kind) {
+    case allocation_change_kind::none:
+      break;
+    case allocation_change_kind::append:
+      changed.allocation.append(std::move(change.pieces));
+      break;
+    case allocation_change_kind::relocate: {
+      auto node = entries_.extract(it);
+      outcome.leftover = node.mapped().allocation.relocate(std::move(change.pieces));
+      node.key() = node.mapped().allocation.base();
+      node.mapped().info.base = node.key();
+      it = entries_.insert(std::move(node)).position;
+      break;
+    }
+    case allocation_change_kind::split_tail:
+      outcome.leftover = changed.allocation.split_tail(change.chunks_kept);
+      break;
+  }
+  entry& resized = it->second;
+  const std::size_t mapped_after = resized.allocation.mapped_bytes();
+  owner_state& state = owners_[owner];
+  for (allocation_stats* stats : {&state.stats, &totals_}) {
+    stats->live_bytes = stats->live_bytes - bytes + change.requested_bytes;
+    stats->live_mapped_bytes = stats->live_mapped_bytes - mapped_before + mapped_after;
+    if (change.requested_bytes > bytes) stats->total_bytes += change.requested_bytes - bytes;
+    stats->peak_bytes = std::max(stats->peak_bytes, stats->live_bytes);
+    stats->peak_mapped_bytes = std::max(stats->peak_mapped_bytes, stats->live_mapped_bytes);
+  }
+  resized.info.requested_bytes = change.requested_bytes;
+  resized.info.mapped_bytes = mapped_after;
+  outcome.base = resized.info.base;
+  return outcome;
 }
 
 std::optional<allocation_info> mapping_registry::find(const void* pointer) const {

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdio>
 #include <iterator>
+#include <limits>
 #include <string>
 
 #include "vmm_pmr/byte_size.hpp"
@@ -126,6 +127,16 @@ void vmm_resource::probe(const physical_properties& properties) const {
 }
 
 void* vmm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  return allocate_reserving(bytes, alignment, 0);
+}
+
+void* vmm_resource::allocate_with_address_space(std::size_t bytes, std::size_t address_space,
+                                                std::size_t alignment) {
+  return allocate_reserving(bytes, alignment, address_space);
+}
+
+void* vmm_resource::allocate_reserving(std::size_t bytes, std::size_t alignment,
+                                       std::size_t address_space) {
   if (!is_power_of_two(alignment)) {
     throw invalid_argument(
         fmt::format("vmm_resource::allocate({}): alignment {} is not a power of two",
@@ -140,10 +151,19 @@ void* vmm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
         format_bytes(bytes), device_label(resolved_.device), format_bytes(resolved_.granularity)));
   }
   const std::size_t reservation_alignment = std::max(alignment, resolved_.reservation_alignment);
+  const std::optional<std::size_t> reserved = round_up(address_space, resolved_.granularity);
+  if (!reserved) {
+    throw out_of_memory(fmt::format(
+        "vmm_resource: cannot reserve {} of address space on {}: the size overflows when rounded "
+        "up to the {} granularity",
+        format_bytes(address_space), device_label(resolved_.device),
+        format_bytes(resolved_.granularity)));
+  }
 
   try {
-    vmm_allocation allocation = vmm_allocation::build(*backend_, *rounded, reservation_alignment,
-                                                      resolved_.properties, resolved_.access);
+    vmm_allocation allocation =
+        vmm_allocation::build(*backend_, *rounded, reservation_alignment, resolved_.properties,
+                              resolved_.access, std::max(*rounded, *reserved));
     bool compressed = false;
     if (resolved_.properties.compressible) {
       compressed =
@@ -403,6 +423,143 @@ void* vmm_resource::import_allocation(const exported_allocation& shared) {
   }
 }
 
+resize_outcome vmm_resource::resize_own(const std::string& request, void* pointer,
+                                        std::size_t bytes, const change_builder& build) {
+  resize_outcome outcome = registry_.resize(this, pointer, bytes, build);
+  std::string problem;
+  const allocation_info* found = outcome.found ? &*outcome.found : nullptr;
+  switch (outcome.status) {
+    case resize_status::resized:
+      return outcome;
+    case resize_status::unknown_pointer:
+      problem = "unknown pointer: no live allocation holds it";
+      break;
+    case resize_status::wrong_owner:
+      problem = "it belongs to another resource";
+      break;
+    case resize_status::interior_pointer:
+      problem = fmt::format("it is an interior pointer, {} B into the allocation at {:#x}",
+                            reinterpret_cast<address>(pointer) - found->base, found->base);
+      break;
+    case resize_status::wrong_size:
+      problem = fmt::format("the allocation at {} is {} large, not {}", pointer,
+                            format_bytes(found->requested_bytes), format_bytes(bytes));
+      break;
+    case resize_status::changed_meanwhile:
+      problem = "another thread freed or resized the allocation meanwhile";
+      break;
+  }
+  throw invalid_argument(request + ": " + problem);
+}
+
+void* vmm_resource::grow(void* pointer, std::size_t bytes, std::size_t new_bytes,
+                         stream_view stream, std::size_t address_space) {
+  const std::string request =
+      fmt::format("vmm_resource::grow({}, {} to {}) on {}", pointer, format_bytes(bytes),
+                  format_bytes(new_bytes), device_label(resolved_.device));
+  if (new_bytes < bytes) {
+    throw invalid_argument(request +
+                           ": the new size is smaller; shrink() makes allocations smaller");
+  }
+  if (bytes == 0) {
+    throw invalid_argument(request +
+                           ": a zero-byte allocation has no memory to grow; allocate instead");
+  }
+  const std::optional<std::size_t> rounded = round_up(new_bytes, resolved_.granularity);
+  const std::optional<std::size_t> space = round_up(address_space, resolved_.granularity);
+  if (!rounded || !space) {
+    throw out_of_memory(fmt::format("{}: the size overflows when rounded up to the {} granularity",
+                                    request, format_bytes(resolved_.granularity)));
+  }
+  try {
+    const resize_outcome outcome = resize_own(
+        request, pointer, bytes,
+        [&](const allocation_info& info, const vmm_allocation& allocation) {
+          if (info.imported) {
+            throw unsupported_error(request +
+                                    ": the allocation was imported from another process; only "
+                                    "the exporter's allocation can grow");
+          }
+          allocation_change change;
+          change.requested_bytes = new_bytes;
+          const std::size_t mapped = allocation.mapped_bytes();
+          const std::size_t reserved = allocation.reserved_bytes();
+          const std::size_t map_bytes = *rounded > mapped ? *rounded - mapped : 0;
+          const std::size_t wanted_reserved = std::max(*rounded, *space);
+          const std::size_t reserve_bytes =
+              wanted_reserved > reserved ? wanted_reserved - reserved : 0;
+          if (map_bytes == 0 && reserve_bytes == 0) return change;  // already mapped
+
+          vmm_allocation extension = allocation.build_extension(
+              *backend_, map_bytes, reserve_bytes, resolved_.properties, resolved_.access);
+          if (!extension.empty()) {
+            change.kind = allocation_change_kind::append;
+            change.pieces = std::move(extension);
+            return change;
+          }
+          // The address behind is taken: map everything again elsewhere, with room to
+          // grow (address space is cheap; moving again is not).
+          std::size_t relocated = wanted_reserved;
+          if (relocated <= std::numeric_limits<std::size_t>::max() / 2) relocated *= 2;
+          relocated = std::max(relocated, reserved);
+          const std::size_t alignment = std::max(info.alignment, resolved_.reservation_alignment);
+          change.kind = allocation_change_kind::relocate;
+          change.pieces = allocation.build_relocation(*backend_, map_bytes, relocated, alignment,
+                                                      resolved_.properties, resolved_.access);
+          // Kernels on the stream may still use the old addresses, which go next.
+          backend_->synchronize_stream(stream);
+          return change;
+        });
+    // Returning destroys outcome.leftover (the old mappings and reservations after a
+    // move) outside the registry's lock.
+    return reinterpret_cast<void*>(outcome.base);
+  } catch (const out_of_memory&) {
+    rethrow_with_request(request);
+  } catch (const driver_error&) {
+    rethrow_with_request(request);
+  }
+}
+
+std::size_t vmm_resource::shrink(void* pointer, std::size_t bytes, std::size_t new_bytes,
+                                 stream_view stream) {
+  const std::string request =
+      fmt::format("vmm_resource::shrink({}, {} to {}) on {}", pointer, format_bytes(bytes),
+                  format_bytes(new_bytes), device_label(resolved_.device));
+  if (new_bytes > bytes) {
+    throw invalid_argument(request + ": the new size is larger; grow() makes allocations larger");
+  }
+  if (new_bytes == 0) {
+    throw invalid_argument(request + ": shrinking to 0 bytes is deallocate()");
+  }
+  const std::size_t kept_bytes = *round_up(new_bytes, resolved_.granularity);  // <= bytes
+  std::size_t released = 0;
+  try {
+    const resize_outcome outcome = resize_own(
+        request, pointer, bytes, [&](const allocation_info&, const vmm_allocation& allocation) {
+          allocation_change change;
+          change.requested_bytes = new_bytes;
+          std::size_t kept = 0;
+          std::size_t chunks_kept = 0;
+          for (const mapped_chunk& chunk : allocation.chunks()) {
+            if (kept >= kept_bytes) break;
+            kept += chunk.map.size();
+            ++chunks_kept;
+          }
+          if (chunks_kept == allocation.chunks().size()) return change;
+          change.kind = allocation_change_kind::split_tail;
+          change.chunks_kept = chunks_kept;
+          released = allocation.mapped_bytes() - kept;
+          // Kernels on the stream may still use the tail, which is unmapped next.
+          backend_->synchronize_stream(stream);
+          return change;
+        });
+    // outcome.leftover (the tail) is unmapped and released here, outside the lock.
+  } catch (const driver_error&) {
+    rethrow_with_request(request);
+  }
+  return released;
+}
+
 void vmm_resource::check_accessor(int device, std::string_view operation) const {
   if (device == access_grant::host_cpu) return;
   const int count = backend_->device_count();
@@ -438,12 +595,23 @@ void vmm_resource::set_access(const void* pointer, std::span<const access_grant>
         }
       }
       if (grants.empty()) return;
-      // One call per contiguous run of chunks: the driver's cost is per call.
+      // One call per contiguous run of chunks, the driver's cost being per call; a run
+      // ends at a reservation's end too (a grown allocation has several reservations).
+      const auto reservation_end = [&](address at) {
+        for (const reservation_info& reservation : info.reservations) {
+          if (at >= reservation.base && at < reservation.base + reservation.size) {
+            return reservation.base + reservation.size;
+          }
+        }
+        return at;
+      };
       std::size_t run = 0;
       while (run < info.chunks.size()) {
         std::size_t end = run + 1;
         address run_end = info.chunks[run].base + info.chunks[run].size;
-        while (end < info.chunks.size() && info.chunks[end].base == run_end) {
+        const address run_limit = reservation_end(info.chunks[run].base);
+        while (end < info.chunks.size() && info.chunks[end].base == run_end &&
+               run_end < run_limit) {
           run_end += info.chunks[end].size;
           ++end;
         }

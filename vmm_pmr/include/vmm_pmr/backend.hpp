@@ -117,6 +117,14 @@ class backend {
   virtual void copy_from_host(address destination, const void* source, std::size_t bytes) = 0;
   virtual void copy(address destination, address source, std::size_t bytes) = 0;
   virtual void fill(address destination, std::uint8_t value, std::size_t bytes) = 0;
+  // A copy in `stream`'s order (cuMemcpyAsync): it runs after the work submitted to
+  // `stream` so far, and work submitted later runs after it; the calling thread does not
+  // wait for it. Either side may be device or host memory (the driver tells them apart by
+  // unified addressing). Host memory must stay valid until the stream has run the copy,
+  // except pageable memory, which the driver is done with when the call returns. The
+  // host backend copies at once.
+  virtual void copy_on_stream(address destination, address source, std::size_t bytes,
+                              stream_view stream) = 0;
 
   // Stream ordering. An event without timing (cuEventCreate(CU_EVENT_DISABLE_TIMING)),
   // in the calling thread's current context (the CUDA backend makes device 0's primary

@@ -56,6 +56,13 @@ class invalid_argument : public std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
+// An index or byte range outside a buffer's size (device_vector::element, a copy past
+// the end); the message gives the index or range and the size.
+class out_of_range : public std::out_of_range {
+ public:
+  using std::out_of_range::out_of_range;
+};
+
 // Allocation failed for lack of memory (physical memory or address space).
 class out_of_memory : public std::bad_alloc {
  public:

@@ -13,7 +13,10 @@
 // destroyed. Operations on a live allocation that need the driver (export, set_access,
 // the access query) run through with_allocation_containing(), under the shared lock,
 // so the entry cannot be removed and its memory released meanwhile; they only delay
-// add/remove, never each other.
+// add/remove, never each other. resize() (growth and shrinking) works the same way: the
+// caller builds the new driver objects under the shared lock, and the registry only
+// moves handles under the exclusive lock; what the change leaves over (old mappings,
+// reservations, a released tail) is handed back to be destroyed outside the lock.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +41,12 @@ struct chunk_info {
   physical_handle handle = 0;
 };
 
+// One address reservation of an allocation (a grown one may have several).
+struct reservation_info {
+  address base = 0;
+  std::size_t size = 0;
+};
+
 struct allocation_info {
   address base = 0;
   std::size_t requested_bytes = 0;
@@ -49,6 +58,7 @@ struct allocation_info {
   bool compressed = false;
   bool imported = false;
   std::vector<chunk_info> chunks;
+  std::vector<reservation_info> reservations;  // back to back from base, covering the chunks
 };
 
 // What the caller says about an allocation it registers.
@@ -75,6 +85,40 @@ struct removal {
   std::optional<allocation_info> found;  // when not removed: the allocation involved, if any
 };
 
+// What a resize does to a live allocation (vmm_allocation's growth halves).
+enum class allocation_change_kind : std::uint8_t {
+  none,        // only the requested size changes
+  append,      // `pieces` (a reservation and/or a chunk) go behind the allocation
+  relocate,    // `pieces` is the allocation's new layout (vmm_allocation::relocate)
+  split_tail,  // the chunks from `chunks_kept` on leave the allocation
+};
+
+struct allocation_change {
+  allocation_change_kind kind = allocation_change_kind::none;
+  vmm_allocation pieces;
+  std::size_t chunks_kept = 0;
+  std::size_t requested_bytes = 0;  // the allocation's size from now on
+};
+
+enum class resize_status : std::uint8_t {
+  resized,
+  unknown_pointer,    // no live allocation holds it
+  wrong_owner,        // live, but registered by another resource
+  interior_pointer,   // inside a live allocation, not its base
+  wrong_size,         // the base of a live allocation, with another size
+  changed_meanwhile,  // freed or resized by another thread while the change was built
+};
+
+struct resize_outcome {
+  resize_status status = resize_status::unknown_pointer;
+  address base = 0;                      // when resized: where the allocation is now
+  vmm_allocation leftover;               // for the caller to destroy, outside the lock
+  std::optional<allocation_info> found;  // when not resized: the allocation involved, if any
+};
+
+using change_builder =
+    std::function<allocation_change(const allocation_info&, const vmm_allocation&)>;
+
 struct leak_report {
   const void* owner = nullptr;
   std::vector<allocation_info> leaked;
@@ -96,6 +140,15 @@ class mapping_registry {
               const allocation_description& description);
   removal remove(const void* owner, const void* pointer, std::size_t bytes);
 
+  // Changes the live allocation that `owner` registered at `pointer` with `bytes`
+  // requested. `build` runs under the shared lock (the allocation stays live while it
+  // calls the driver; it must not call back into this registry) and returns the change,
+  // which is applied under the exclusive lock; the statistics follow. What `build`
+  // throws propagates, and nothing changes then. Not resized: `build` is not called (or
+  // its change is handed back as leftover when the allocation changed meanwhile).
+  resize_outcome resize(const void* owner, const void* pointer, std::size_t bytes,
+                        const change_builder& build);
+
   std::optional<allocation_info> find(const void* pointer) const;
   // Runs `function` on the live allocation holding `pointer` (any interior pointer)
   // while holding the shared lock, so the allocation stays live until it returns; false
@@ -114,7 +167,7 @@ class mapping_registry {
  private:
   struct entry {
     vmm_allocation allocation;
-    allocation_info info;  // chunks filled in lazily by describe()
+    allocation_info info;  // chunks and reservations filled in lazily by describe()
   };
   struct owner_state {
     allocation_stats stats;

@@ -8,6 +8,8 @@
 #include "vmm_pmr/cleanup_errors.hpp"
 #include "vmm_pmr/cuda_backend.hpp"
 #include "vmm_pmr/current_resource.hpp"
+#include "vmm_pmr/device_buffer.hpp"
+#include "vmm_pmr/device_vector.hpp"
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/event.hpp"
 #include "vmm_pmr/forwarding_backend.hpp"

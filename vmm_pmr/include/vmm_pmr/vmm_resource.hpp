@@ -44,6 +44,26 @@
 // Access after creation: set_access(p, grants) grants or revokes read_write / read /
 // none for devices and access_grant::host_cpu, one driver call per contiguous range;
 // devices not named keep their access. access(p, device) asks the driver.
+//
+// Growth without copying (what device_buffer builds on; README "Buffers"):
+//   - grow(p, bytes, new_bytes) maps new physical memory, rounded up to the granularity,
+//     right behind the allocation's last chunk: inside its reservation when there is room
+//     (allocate_with_address_space reserves ahead), else in address space reserved right
+//     behind it. When the driver has given that address to someone else, a larger range
+//     is reserved (twice the new size: later growths find room), the existing physical
+//     memory is mapped there as well, and only then are the old addresses unmapped: the
+//     pointer changes, the bytes are never copied. One allocation in the registry
+//     throughout, made of several chunks and possibly several reservations (each freed
+//     with its exact range). The caller maps exactly what it asks for: geometric steps
+//     are the caller's choice (device_vector::append doubles).
+//   - shrink(p, bytes, new_bytes) unmaps and releases the chunks that lie wholly past the
+//     new size rounded up to the granularity (a chunk partly in use stays mapped); the
+//     address space stays reserved, for growing again.
+//   - Both take a stream: nothing is unmapped before that stream's work so far has
+//     completed (VMM is not stream-ordered). New memory is usable on every stream at once.
+//   - Both keep the allocation exactly as it was (pointer, contents, mappings, access,
+//     registry entry, statistics) when they throw; failures of the unmaps and releases
+//     that follow a successful change go to the cleanup-error handler.
 #pragma once
 
 #include <memory>
@@ -57,6 +77,7 @@
 #include "vmm_pmr/backend.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/shared_allocation.hpp"
+#include "vmm_pmr/stream_view.hpp"
 #include "vmm_pmr/vmm_options.hpp"
 
 namespace vmm_pmr {
@@ -105,6 +126,30 @@ class vmm_resource final : public std::pmr::memory_resource {
   // out_of_memory. Nothing is left behind when it throws.
   void* import_allocation(const exported_allocation& shared);
 
+  // allocate(bytes, alignment) with `address_space` bytes reserved (rounded up to the
+  // granularity; at least the allocation's size), so grow() can map up to that size
+  // without moving the allocation or reserving again. Deallocate it with `bytes`.
+  void* allocate_with_address_space(std::size_t bytes, std::size_t address_space,
+                                    std::size_t alignment = alignof(std::max_align_t));
+
+  // Makes the allocation that starts at `pointer` (of `bytes`, nonzero) `new_bytes` large
+  // (not smaller), keeping its contents, and returns where it is now; deallocate it with
+  // `new_bytes` from then on. `address_space` asks for at least that much address space
+  // reserved afterwards (grow(p, n, n, stream, big) only reserves). Old addresses are
+  // unmapped only after `stream`'s work so far has completed. Throws invalid_argument (a
+  // pointer that is not the start of one of this resource's allocations, a size that
+  // differs from the allocation's, new_bytes < bytes), unsupported_error (an imported
+  // allocation), out_of_memory, driver_error; the allocation is then as it was.
+  void* grow(void* pointer, std::size_t bytes, std::size_t new_bytes, stream_view stream = {},
+             std::size_t address_space = 0);
+  // Makes the allocation that starts at `pointer` (of `bytes`) `new_bytes` large (not
+  // larger, not 0): unmaps and releases the chunks wholly past `new_bytes` rounded up to
+  // the granularity, after `stream`'s work so far has completed, and returns the bytes
+  // released. Deallocate it with `new_bytes` from then on. Throws invalid_argument for bad
+  // input (the allocation is then as it was).
+  std::size_t shrink(void* pointer, std::size_t bytes, std::size_t new_bytes,
+                     stream_view stream = {});
+
   // Grants or revokes access to the allocation that starts at `pointer` for the devices
   // named (ordinals, access_grant::host_cpu for the CPU on host memory); others keep
   // theirs. Throws invalid_argument for a bad pointer, an ordinal out of range, a device
@@ -120,6 +165,11 @@ class vmm_resource final : public std::pmr::memory_resource {
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
 
   std::string allocation_request(std::size_t bytes, std::size_t alignment) const;
+  void* allocate_reserving(std::size_t bytes, std::size_t alignment, std::size_t address_space);
+  // Runs a registry resize of this resource's allocation; invalid_argument naming
+  // `request` and the problem when the pointer or size is wrong.
+  resize_outcome resize_own(const std::string& request, void* pointer, std::size_t bytes,
+                            const change_builder& build);
   // Rethrows the out_of_memory or driver_error being handled with `request` (what was
   // asked, where) and, for out of memory, this resource's statistics added.
   [[noreturn]] void rethrow_with_request(const std::string& request) const;
