@@ -1,6 +1,14 @@
-// Shared pieces of the growth tests: the decorator stack (faults on top, then the live
-// object counter, then roomy reservations) and byte patterns written and checked through
-// the backend's copies, so the same test reads device memory on a GPU.
+// Shared pieces of the growth tests: the decorator stacks (faults on top, then the live
+// object counter, then how reservations are placed) and byte patterns written and checked
+// through the backend's copies, so the same test reads device memory on a GPU.
+//
+// Which growth path a test takes must not be luck. decorate_for_growth places
+// reservations with free space behind them: the host backend then honours the hint behind
+// an allocation every time, the CUDA driver only sometimes (a hint is a wish there), so a
+// test that asserts growth behind via a hint runs on the host backend only.
+// decorate_for_relocation refuses every hint: growth past the reservation always moves,
+// on every backend. Address space reserved ahead (allocate_with_address_space,
+// reserve_address_space) is what keeps the pointer on every backend.
 #pragma once
 
 #include <cstddef>
@@ -9,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "support/no_room_behind_backend.hpp"
 #include "support/roomy_backend.hpp"
 #include "vmm_pmr/backend.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
@@ -21,11 +30,20 @@ struct growth_backend {
   std::shared_ptr<testing::fault_injecting_backend> faults;
 };
 
-inline growth_backend decorate_for_growth(std::shared_ptr<backend> base) {
-  auto roomy = std::make_shared<roomy_backend>(std::move(base));
-  auto counting = std::make_shared<testing::counting_backend>(roomy);
+inline growth_backend count_and_fail(std::shared_ptr<backend> placement) {
+  auto counting = std::make_shared<testing::counting_backend>(std::move(placement));
   auto faults = std::make_shared<testing::fault_injecting_backend>(counting);
   return {counting, faults};
+}
+
+// Room behind every reservation (reliably on the host backend only; see above).
+inline growth_backend decorate_for_growth(std::shared_ptr<backend> base) {
+  return count_and_fail(std::make_shared<roomy_backend>(std::move(base)));
+}
+
+// Every hinted reserve placed elsewhere: growth beyond the reserved space always moves.
+inline growth_backend decorate_for_relocation(std::shared_ptr<backend> base) {
+  return count_and_fail(std::make_shared<no_room_behind_backend>(std::move(base)));
 }
 
 inline std::uint8_t pattern_byte(std::size_t offset, std::uint8_t seed) {

@@ -3,9 +3,12 @@
 //
 // What the buffer does depends on its resource, found once at construction:
 //   vmm_resource          growth maps new physical memory right behind the current pages
-//                         (same pointer, nothing copied); when the address behind is taken
-//                         the same physical memory is mapped at a larger range instead
-//                         (the pointer changes, still nothing copied). shrink_to_fit()
+//                         (same pointer, nothing copied) when there is address space
+//                         there: always within reserve_address_space(), otherwise only if
+//                         the driver grants the address behind, which on a GPU it often
+//                         does not. Else the same physical memory is mapped at a range
+//                         twice the new size (the pointer changes, still nothing copied;
+//                         the next growths fit there). shrink_to_fit()
 //                         unmaps and releases the tail. Driver calls are synchronous: the
 //                         buffer's stream is waited for before memory is unmapped or freed.
 //   stream_ordered_resource, or a view of one bound to any stream (stream_bound_resource)
@@ -70,7 +73,8 @@ class device_buffer {
   bool empty() const noexcept { return size_ == 0; }
   stream_view stream() const noexcept { return stream_; }
   std::pmr::memory_resource* memory_resource() const noexcept { return resource_; }
-  // Whether growth maps memory behind the current pages instead of copying.
+  // Whether growth maps new memory instead of copying (a vmm_resource). The pointer is
+  // sure to stay only within address_space(); see the header comment.
   bool grows_in_place() const noexcept { return vmm_ != nullptr; }
   // The address space the allocation keeps reserved (VMM only; 0 otherwise).
   std::size_t address_space() const noexcept { return address_space_; }

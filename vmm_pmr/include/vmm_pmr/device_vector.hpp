@@ -3,8 +3,10 @@
 // No element is ever constructed, copied or destroyed on the host: the elements live in
 // device memory (or wherever the resource puts them) and move only as bytes, on the
 // vector's stream. New elements are uninitialised. Growth is the buffer's: on a
-// vmm_resource it maps memory behind the current elements instead of copying them, so
-// append() costs amortized O(n) in driver calls (capacity doubles) and nothing in copies.
+// vmm_resource it maps new memory instead of copying the elements (behind them, or, when
+// the address behind is taken, the same memory at a new address: reserve_address_space()
+// keeps data() fixed), so append() costs amortized O(n) in driver calls (capacity
+// doubles) and nothing in copies.
 //
 // Host transfers: copies from the host run on the stream and return without waiting
 // (the host memory must stay valid until the stream has run them; pageable memory only

@@ -48,14 +48,16 @@
 // Growth without copying (what device_buffer builds on; README "Buffers"):
 //   - grow(p, bytes, new_bytes) maps new physical memory, rounded up to the granularity,
 //     right behind the allocation's last chunk: inside its reservation when there is room
-//     (allocate_with_address_space reserves ahead), else in address space reserved right
-//     behind it. When the driver has given that address to someone else, a larger range
-//     is reserved (twice the new size: later growths find room), the existing physical
-//     memory is mapped there as well, and only then are the old addresses unmapped: the
-//     pointer changes, the bytes are never copied. One allocation in the registry
-//     throughout, made of several chunks and possibly several reservations (each freed
-//     with its exact range). The caller maps exactly what it asks for: geometric steps
-//     are the caller's choice (device_vector::append doubles).
+//     (allocate_with_address_space reserves ahead: the only way the pointer is sure to
+//     stay), else in address space reserved right behind it, asked for with a hint. The
+//     CUDA driver takes a hint as a wish (it packs reservations back to back and refuses
+//     some hints at free addresses), so on a GPU the address behind is often not
+//     granted. Then a larger range is reserved (twice the new size: later growths find
+//     room), the existing physical memory is mapped there as well, and only then are the
+//     old addresses unmapped: the pointer changes, the bytes are never copied. One
+//     allocation in the registry throughout, made of several chunks and possibly several
+//     reservations (each freed with its exact range). The caller maps exactly what it
+//     asks for: geometric steps are the caller's choice (device_vector::append doubles).
 //   - shrink(p, bytes, new_bytes) unmaps and releases the chunks that lie wholly past the
 //     new size rounded up to the granularity (a chunk partly in use stays mapped); the
 //     address space stays reserved, for growing again.
