@@ -511,7 +511,9 @@ class program {
     std::uint8_t last = 0;
     events_->copy_to_host(&first, at(pointer), 1);
     events_->copy_to_host(&last, at(pointer) + bytes - 1, 1);
-    return first == tag && last == static_cast<std::uint8_t>(~tag);
+    // A one-byte allocation holds only the second mark.
+    const std::uint8_t expected_first = bytes == 1 ? static_cast<std::uint8_t>(~tag) : tag;
+    return first == expected_first && last == static_cast<std::uint8_t>(~tag);
   }
 
   std::size_t cleanup_reports() const { return cleanup_error_count() - cleanup_errors_at_start_; }
