@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""Prints "N passed, N failed, N skipped" for a Meson build's last test run.
+"""Prints "N passed, N failed, N skipped" for the last test run of Meson builds.
+
+    summarize_tests.py [build ...]      (default: build)
 
 A Meson test that wrote a Catch2 XML report (<build>/test/<name>.xml) counts as its
-test cases; any other Meson test counts as one. Exits 1 when anything failed.
+test cases; any other Meson test counts as one. A build without a test log (its build
+failed, or it never ran) counts as one failure. With several builds, one line per build
+comes first and the sum last. Exits 1 when anything failed.
 """
 import json
 import pathlib
@@ -21,9 +25,10 @@ def catch2_counts(report: pathlib.Path):
     return passed, failed, skipped
 
 
-def main() -> int:
-    build = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "build")
+def build_counts(build: pathlib.Path):
     log = build / "meson-logs" / "testlog.json"
+    if not log.exists():
+        return 0, 1, 0
     passed = failed = skipped = 0
     for line in log.read_text().splitlines():
         test = json.loads(line)
@@ -42,6 +47,18 @@ def main() -> int:
             skipped += 1
         else:
             failed += 1
+    return passed, failed, skipped
+
+
+def main() -> int:
+    builds = [pathlib.Path(b) for b in sys.argv[1:]] or [pathlib.Path("build")]
+    passed = failed = skipped = 0
+    for build in builds:
+        p, f, s = build_counts(build)
+        if len(builds) > 1:
+            missing = "" if (build / "meson-logs" / "testlog.json").exists() else " (no test log)"
+            print(f"{build}: {p} passed, {f} failed, {s} skipped{missing}")
+        passed, failed, skipped = passed + p, failed + f, skipped + s
     print(f"{passed} passed, {failed} failed, {skipped} skipped")
     return 1 if failed else 0
 

@@ -33,13 +33,13 @@ const char* to_string(backend_call call) noexcept {
 void fault_injecting_backend::fail_nth(backend_call call, std::size_t n, injected_failure failure) {
   std::lock_guard lock(mutex_);
   armed_ = armed_failure{call, n, failure};
-  fired_ = false;
+  fired_call_.reset();
 }
 
 void fault_injecting_backend::fail_nth_call(std::size_t n, injected_failure failure) {
   std::lock_guard lock(mutex_);
   armed_ = armed_failure{std::nullopt, n, failure};
-  fired_ = false;
+  fired_call_.reset();
 }
 
 void fault_injecting_backend::disarm() {
@@ -49,7 +49,12 @@ void fault_injecting_backend::disarm() {
 
 bool fault_injecting_backend::fired() const {
   std::lock_guard lock(mutex_);
-  return fired_;
+  return fired_call_.has_value();
+}
+
+std::optional<backend_call> fault_injecting_backend::fired_call() const {
+  std::lock_guard lock(mutex_);
+  return fired_call_;
 }
 
 std::size_t fault_injecting_backend::calls(backend_call call) const {
@@ -71,7 +76,7 @@ void fault_injecting_backend::before(backend_call call) {
   if (--armed_->remaining != 0) return;
   const injected_failure failure = armed_->failure;
   armed_.reset();
-  fired_ = true;
+  fired_call_ = call;
   if (failure == injected_failure::out_of_memory) {
     throw out_of_memory(fmt::format("injected out of memory in {}", to_string(call)));
   }

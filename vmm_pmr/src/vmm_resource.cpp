@@ -311,9 +311,10 @@ exported_allocation vmm_resource::export_allocation(const void* pointer,
         exported = export_chunks(info, handle_types::posix_fd);
       }
     });
-  } catch (const driver_error& failure) {
-    throw driver_error(failure.call(), failure.result_name(), failure.result_code(),
-                       failure.detail().empty() ? request : failure.detail() + "; in " + request);
+  } catch (const out_of_memory&) {
+    rethrow_with_request(request);
+  } catch (const driver_error&) {
+    rethrow_with_request(request);
   }
   return exported;
 }
@@ -619,11 +620,12 @@ void vmm_resource::set_access(const void* pointer, std::span<const access_grant>
         run = end;
       }
     });
-  } catch (const driver_error& failure) {
-    const std::string request =
-        fmt::format("vmm_resource::set_access({}) on {}", pointer, device_label(resolved_.device));
-    throw driver_error(failure.call(), failure.result_name(), failure.result_code(),
-                       failure.detail().empty() ? request : failure.detail() + "; in " + request);
+  } catch (const out_of_memory&) {
+    rethrow_with_request(
+        fmt::format("vmm_resource::set_access({}) on {}", pointer, device_label(resolved_.device)));
+  } catch (const driver_error&) {
+    rethrow_with_request(
+        fmt::format("vmm_resource::set_access({}) on {}", pointer, device_label(resolved_.device)));
   }
 }
 

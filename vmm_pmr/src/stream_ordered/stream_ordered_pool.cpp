@@ -558,8 +558,10 @@ std::size_t stream_ordered_pool::release_free_chunks(std::unique_lock<spin_lock>
   }
   if (released.empty()) return 0;
 
-  lock.unlock();
+  // Made under the lock: bookkeeping_ is not thread-safe (ThreadSanitizer caught this
+  // vector being allocated from it while another thread allocated under the lock).
   std::pmr::vector<bool> reusable(released.size(), true, &bookkeeping_);
+  lock.unlock();
   for (std::size_t i = 0; i < released.size(); ++i) {
     const auto [base, size] = released[i];
     const std::size_t failures_before = cleanup_error_count();

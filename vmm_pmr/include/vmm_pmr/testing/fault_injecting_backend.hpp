@@ -43,6 +43,8 @@ class fault_injecting_backend final : public forwarding_backend {
   void fail_nth_call(std::size_t n, injected_failure failure);
   void disarm();
   bool fired() const;
+  // The kind of call that failed since the last fail_nth*, if one did.
+  std::optional<backend_call> fired_call() const;
 
   std::size_t calls(backend_call call) const;
   std::size_t total_calls() const;
@@ -70,7 +72,7 @@ class fault_injecting_backend final : public forwarding_backend {
   mutable std::mutex mutex_;
   std::array<std::size_t, backend_call_count> calls_{};
   std::optional<armed_failure> armed_;
-  bool fired_ = false;
+  std::optional<backend_call> fired_call_;
 };
 
 }  // namespace vmm_pmr::testing
