@@ -110,7 +110,7 @@ BACKEND_TEST_CASE("a child that crashes mid-way leaves the parent's memory and r
 BACKEND_TEST_CASE(
     "a write through a read-only imported mapping faults in the child; the parent "
     "carries on",
-    "[ipc][process][access]") {
+    "[ipc][process][access][faults_on_purpose]") {
   auto driver = TestType::make();
   if constexpr (TestType::is_gpu) {
     const std::string no_kernels = vmm_pmr::test::ipc_peer_kernels_unavailable();
