@@ -1,13 +1,14 @@
-// Standard pmr containers on vmm_resource: over the host backend, and over
-// host-location VMM memory on the GPU (which the host CPU may dereference). And the two
-// facts behind the README's "Pitfalls of pmr with device memory": the standard
-// monotonic and pool resources write their bookkeeping into the upstream memory (so they
-// belong over host-accessible memory only), while stream_ordered_resource keeps its
-// bookkeeping off the memory it hands out.
+// Standard pmr containers on vmm_resource: over the host backend, and over host-location
+// VMM memory on the GPU (which the host CPU may dereference, and kernels read and write).
+// And the two facts behind the README's "Pitfalls of pmr with device memory": the
+// standard monotonic and pool resources write their bookkeeping into the upstream memory
+// (so they belong over host-accessible memory only), while stream_ordered_resource keeps
+// its bookkeeping off the memory it hands out.
 #include <catch2/catch_test_macros.hpp>
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory_resource>
 #include <numeric>
@@ -18,6 +19,10 @@
 #include "support/backends_under_test.hpp"
 #include "vmm_pmr/stream_ordered_resource.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
+
+#if VMM_PMR_TEST_KERNELS
+#include "support/test_kernels.hpp"
+#endif
 
 namespace {
 
@@ -83,6 +88,28 @@ BACKEND_TEST_CASE("std::pmr::vector<int> grows and keeps its elements in VMM mem
   }
   CHECK(resource.stats().live_count == 0);
   CHECK(resource.stats().deallocation_errors == 0);
+}
+
+TEST_CASE("kernels read and write a std::pmr::vector in host-location VMM memory",
+          "[pmr_containers][gpu]") {
+#if VMM_PMR_TEST_KERNELS
+  namespace kernels = vmm_pmr::test::kernels;
+  auto gpu = vmm_pmr::test::require_cuda_backend();
+  if (!gpu->attributes(0).host_location_vmm) SKIP("device 0 has no host-location VMM");
+  vmm_pmr::vmm_resource resource(gpu, host_readable_options());
+  kernels::cuda_stream stream;
+  std::pmr::vector<std::uint32_t> values(std::size_t{1} << 20, 7u, &resource);  // the CPU writes
+  CHECK(kernels::count_mismatches(values.data(), 7u, values.size(), stream) == 0);
+  kernels::fill(values.data(), 9u, values.size(), stream);  // a kernel writes
+  stream.synchronize();
+  CHECK(std::all_of(values.begin(), values.end(), [](std::uint32_t v) { return v == 9u; }));
+  values.push_back(11u);  // reallocates within the resource: the copy is the CPU's
+  CHECK(resource.find(values.data()));
+  CHECK(kernels::count_mismatches(values.data(), 9u, values.size() - 1, stream) == 0);
+  CHECK(kernels::count_mismatches(values.data() + values.size() - 1, 11u, 1, stream) == 0);
+#else
+  SKIP("the test kernels were not built (no nvcc): configure where the CUDA toolkit's nvcc is");
+#endif
 }
 
 BACKEND_TEST_CASE("std::pmr::string allocates from VMM memory beyond the small-string buffer",
