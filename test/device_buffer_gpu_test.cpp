@@ -18,19 +18,7 @@
 #include "support/test_kernels.hpp"
 #endif
 
-namespace {
-
-// The GPU, and the kernels to drive it; SKIPs with the reason when either is missing.
-std::shared_ptr<vmm_pmr::backend> require_gpu_with_kernels() {
-#if VMM_PMR_TEST_KERNELS
-  return vmm_pmr::test::require_cuda_backend();
-#else
-  SKIP("the test kernels were not built (no nvcc): configure where the CUDA toolkit's nvcc is");
-  return nullptr;
-#endif
-}
-
-}  // namespace
+namespace {}  // namespace
 
 #if VMM_PMR_TEST_KERNELS
 
@@ -48,7 +36,7 @@ TEST_CASE(
     "a kernel's data survives growth into reserved address space, and the new part takes a "
     "kernel's writes",
     "[device_buffer][growth][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream stream;
   vmm_pmr::vmm_resource resource(gpu);
   constexpr std::size_t old_bytes = std::size_t{64} << 20;
@@ -73,7 +61,7 @@ TEST_CASE(
 
 TEST_CASE("a kernel's data survives growth by remapping while the kernel may still run",
           "[device_buffer][growth][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream stream;
   // Every hint refused: the growth moves (a blocker reserved behind with a hint is not
   // reliable on the driver, which may place it elsewhere).
@@ -95,7 +83,7 @@ TEST_CASE("a kernel's data survives growth by remapping while the kernel may sti
 
 TEST_CASE("a buffer on a stream-ordered resource grows on a non-default stream",
           "[device_buffer][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream stream;
   vmm_pmr::stream_ordered_resource pool(gpu);
   {
@@ -110,7 +98,7 @@ TEST_CASE("a buffer on a stream-ordered resource grows on a non-default stream",
 
 TEST_CASE("a device_vector round-trips through host memory on a non-default stream",
           "[device_vector][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream stream;
   vmm_pmr::vmm_resource resource(gpu);
   std::vector<std::uint32_t> host(1 << 20);
@@ -129,6 +117,8 @@ TEST_CASE("a device_vector round-trips through host memory on a non-default stre
 
 #else
 
-TEST_CASE("device_buffer GPU tests", "[device_buffer][gpu]") { require_gpu_with_kernels(); }
+TEST_CASE("device_buffer GPU tests", "[device_buffer][gpu]") {
+  vmm_pmr::test::require_gpu_with_kernels();
+}
 
 #endif

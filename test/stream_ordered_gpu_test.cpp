@@ -44,16 +44,6 @@ double milliseconds_since(std::chrono::steady_clock::time_point start) {
 }
 #endif
 
-// The GPU, and the kernels to drive it; SKIPs with the reason when either is missing.
-std::shared_ptr<vmm_pmr::backend> require_gpu_with_kernels() {
-#if VMM_PMR_TEST_KERNELS
-  return vmm_pmr::test::require_cuda_backend();
-#else
-  SKIP("the test kernels were not built (no nvcc): configure where the CUDA toolkit's nvcc is");
-  return nullptr;
-#endif
-}
-
 }  // namespace
 
 #if VMM_PMR_TEST_KERNELS
@@ -63,7 +53,7 @@ std::shared_ptr<vmm_pmr::backend> require_gpu_with_kernels() {
 
 TEST_CASE("a kernel still writing a freed block never corrupts its next owner on another stream",
           "[stream_ordered][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
@@ -84,7 +74,7 @@ TEST_CASE("a kernel still writing a freed block never corrupts its next owner on
 
 TEST_CASE("handing a block to another stream does not block the host while the kernel runs",
           "[stream_ordered][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
@@ -103,7 +93,7 @@ TEST_CASE("handing a block to another stream does not block the host while the k
 
 TEST_CASE("a stream reuses its own block at once while a kernel still uses it",
           "[stream_ordered][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* block = resource.allocate(block_bytes, a);
@@ -121,7 +111,7 @@ TEST_CASE("a stream reuses its own block at once while a kernel still uses it",
 
 TEST_CASE("a block whose stream has finished goes to another stream without a wait",
           "[stream_ordered][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
@@ -138,7 +128,7 @@ TEST_CASE("a block whose stream has finished goes to another stream without a wa
 }
 
 TEST_CASE("trim waits for a kernel still using the memory it unmaps", "[stream_ordered][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* block = resource.allocate(block_bytes, a);
@@ -153,7 +143,7 @@ TEST_CASE("trim waits for a kernel still using the memory it unmaps", "[stream_o
 
 TEST_CASE("during a graph capture the stream reuses its blocks and trim refuses",
           "[stream_ordered][gpu][capture]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream c;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
   void* warm = resource.allocate(block_bytes, c);
@@ -176,7 +166,7 @@ TEST_CASE("during a graph capture the stream reuses its blocks and trim refuses"
 
 TEST_CASE("many streams with kernels in flight each get exclusive memory",
           "[stream_ordered][gpu]") {
-  auto gpu = require_gpu_with_kernels();
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   vmm_pmr::stream_ordered_options options;
   options.max_chunk_size = std::size_t{256} << 20;
   constexpr int stream_count = 4;
@@ -206,6 +196,8 @@ TEST_CASE("many streams with kernels in flight each get exclusive memory",
 
 #else
 
-TEST_CASE("stream-ordered GPU tests", "[stream_ordered][gpu]") { require_gpu_with_kernels(); }
+TEST_CASE("stream-ordered GPU tests", "[stream_ordered][gpu]") {
+  vmm_pmr::test::require_gpu_with_kernels();
+}
 
 #endif

@@ -18,6 +18,16 @@ inline constexpr std::size_t two_mib = std::size_t{2} << 20;
 
 // Skips the running test case unless a VMM-capable GPU and driver are present.
 std::shared_ptr<backend> require_cuda_backend();
+// The GPU and the test kernels (support/test_kernels.hpp) to drive it; SKIPs with the
+// reason when either is missing (the kernels are built only where nvcc is).
+inline std::shared_ptr<backend> require_gpu_with_kernels() {
+#if VMM_PMR_TEST_KERNELS
+  return require_cuda_backend();
+#else
+  SKIP("the test kernels were not built (no nvcc): configure where the CUDA toolkit's nvcc is");
+  return nullptr;
+#endif
+}
 // A host backend with GPU-like 2 MiB granularity (or the one given).
 std::shared_ptr<backend> make_test_host_backend(std::size_t granularity = two_mib,
                                                 std::size_t capacity = 0);

@@ -17,33 +17,24 @@
 #include <utility>
 #include <vector>
 
+#include "support/fault_fixtures.hpp"
 #include "support/no_room_behind_backend.hpp"
 #include "support/roomy_backend.hpp"
 #include "vmm_pmr/backend.hpp"
-#include "vmm_pmr/testing/counting_backend.hpp"
-#include "vmm_pmr/testing/fault_injecting_backend.hpp"
 
 namespace vmm_pmr::test {
 
-struct growth_backend {
-  std::shared_ptr<testing::counting_backend> counting;
-  std::shared_ptr<testing::fault_injecting_backend> faults;
-};
-
-inline growth_backend count_and_fail(std::shared_ptr<backend> placement) {
-  auto counting = std::make_shared<testing::counting_backend>(std::move(placement));
-  auto faults = std::make_shared<testing::fault_injecting_backend>(counting);
-  return {counting, faults};
-}
+// Faults on top, then the counter, then the placement decorator.
+using growth_backend = decorated_backend;
 
 // Room behind every reservation (reliably on the host backend only; see above).
 inline growth_backend decorate_for_growth(std::shared_ptr<backend> base) {
-  return count_and_fail(std::make_shared<roomy_backend>(std::move(base)));
+  return decorate(std::make_shared<roomy_backend>(std::move(base)));
 }
 
 // Every hinted reserve placed elsewhere: growth beyond the reserved space always moves.
 inline growth_backend decorate_for_relocation(std::shared_ptr<backend> base) {
-  return count_and_fail(std::make_shared<no_room_behind_backend>(std::move(base)));
+  return decorate(std::make_shared<no_room_behind_backend>(std::move(base)));
 }
 
 inline std::uint8_t pattern_byte(std::size_t offset, std::uint8_t seed) {
