@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <limits>
 #include <utility>
 
 #include "stream_ordered/size_classes.hpp"
@@ -86,6 +87,17 @@ detail::pool_settings settle_pool_settings(const stream_ordered_options& options
   // A chunk never outgrows the reservation it is mapped into.
   settings.max_chunk_size = std::min(settings.max_chunk_size, settings.reservation_size);
   settings.release_threshold = options.release_threshold;
+  if (options.footprint_limit) {
+    const double limit = *options.footprint_limit;
+    // Written so that NaN fails too.
+    if (!(limit >= 1.0 && limit <= std::numeric_limits<double>::max())) {
+      throw invalid_argument(fmt::format(
+          "stream_ordered_options::footprint_limit = {} must be a finite number ≥ 1.0 (the "
+          "mapped bytes allowed per byte live at the peak)",
+          limit));
+    }
+    settings.footprint_limit = limit;
+  }
   return settings;
 }
 

@@ -10,14 +10,16 @@ std::string to_string(const stream_ordered_stats& stats) {
   return fmt::format(
       "{} live ({}), {} cached, {} mapped in {} chunk{} of {} reserved; peak {} live, {} mapped; "
       "{} allocations ({} same-stream, {} settled, {} completed on another stream, {} after a "
-      "wait, {} grown), {} stream waits, {} released in {} chunks, {} bad deallocations",
+      "wait, {} grown), {} stream waits, {} released in {} chunks, {} moved in {} chunks, {} bad "
+      "deallocations",
       stats.live_count, format_bytes(stats.live_bytes), format_bytes(stats.cached_bytes),
       format_bytes(stats.mapped_bytes), stats.chunk_count, stats.chunk_count == 1 ? "" : "s",
       format_bytes(stats.reserved_bytes), format_bytes(stats.peak_live_bytes),
       format_bytes(stats.peak_mapped_bytes), stats.allocations, stats.same_stream_reuses,
       stats.settled_reuses, stats.completed_stream_reuses, stats.waited_stream_reuses,
       stats.grown_allocations, stats.stream_waits, format_bytes(stats.bytes_released),
-      stats.chunks_released, stats.deallocation_errors);
+      stats.chunks_released, format_bytes(stats.bytes_moved), stats.chunks_moved,
+      stats.deallocation_errors);
 }
 
 }  // namespace vmm_pmr

@@ -31,6 +31,19 @@ struct stream_ordered_options {
   std::size_t min_chunk_size = 0;
   std::size_t max_chunk_size = 0;
 
+  // When set, the pool's footprint is bounded: growth that would make the mapped bytes
+  // exceed footprint_limit × the most bytes ever live (the request included; rounded up
+  // to a chunk) first moves free chunks from elsewhere in the reservation to where the
+  // request goes (unmapped there and mapped again: the physical memory is reused, not
+  // released and re-created), and maps new chunks only for what moving cannot provide.
+  // Only chunks whose frees have completed on their streams move (an event recorded and
+  // found complete: moving never blocks), and nothing moves while a stream captures; so
+  // the bound holds whenever enough free memory has settled, and is exceeded for a while
+  // otherwise rather than failing. Every chunk is then min_chunk_size (max_chunk_size is
+  // not used), so that any free chunk fits wherever memory is missing: growth costs one
+  // physical allocation per chunk. Must be a finite number ≥ 1.0. nullopt: unbounded.
+  std::optional<double> footprint_limit;
+
   // When set, a deallocate() that leaves more than this many bytes cached gives whole
   // free chunks back to the driver, without ever blocking: only chunks whose frees are
   // known to have completed on their streams (an event recorded and found complete).

@@ -38,6 +38,10 @@ struct stream_ordered_stats {
   std::uint64_t grown_allocations = 0;
   std::uint64_t chunks_mapped = 0;
   std::uint64_t chunks_released = 0;
+  // Free chunks moved to where a request went, to keep the footprint within
+  // stream_ordered_options::footprint_limit (each: one unmap, one map, access granted).
+  std::uint64_t chunks_moved = 0;
+  std::uint64_t bytes_moved = 0;
   std::uint64_t bytes_released = 0;
   std::uint64_t trims = 0;  // trim() calls and automatic trims that released memory
   std::uint64_t deallocation_errors = 0;

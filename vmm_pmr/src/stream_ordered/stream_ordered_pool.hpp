@@ -86,6 +86,7 @@ struct pool_settings {
   std::size_t min_chunk_size = 0;
   std::size_t max_chunk_size = 0;
   std::optional<std::size_t> release_threshold;
+  std::optional<double> footprint_limit;  // chunks are then all min_chunk_size
 };
 
 // Why a deallocate() was refused.
