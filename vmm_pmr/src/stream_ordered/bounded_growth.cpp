@@ -218,11 +218,13 @@ void* stream_ordered_pool::allocate_in_window(std::unique_lock<spin_lock>& lock,
         report_cleanup_error(fmt::format("move chunk {:#x}", sources[i]),
                              error("the mapping registry no longer knew the chunk"));
       }
-      for (physical_memory& taken : outcome.allocation.take_physical_memory()) {
-        memory.push_back(std::move(taken));
-      }
-      // A range that may still be mapped is never mapped over (see release_free_chunks).
+      std::vector<physical_memory> taken = outcome.allocation.take_physical_memory();
+      // A range that may still be mapped is never mapped over (see release_free_chunks),
+      // and its memory is not mapped anywhere else: a stale pointer into the old range
+      // would write into whatever block it backed there. It is released instead.
       source_reusable[i] = cleanup_error_count() == failures_before;
+      if (!source_reusable[i]) continue;
+      for (physical_memory& backing : taken) memory.push_back(std::move(backing));
     }
     moved = std::min(memory.size(), targets.size());
     std::vector<mapped_chunk> built;
