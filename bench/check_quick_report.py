@@ -20,14 +20,17 @@ import sys
 EXPECTED_METHODS = {
     "latency": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "mmap_munmap",
                 "malloc_free"],
-    "churn": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "malloc_free"],
+    "churn": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "stream_ordered_bounded",
+              "malloc_free"],
     "growth": ["raw_doubling_chunks", "raw_granule_chunks", "in_place", "in_place_unreserved",
                "device_vector_append", "std_vector_append", "vmm_resource_copy"],
     "streams": ["stream_ordered_resource", "stream_ordered_resource_rotating", "malloc_free"],
 }
 BASELINES = {"latency": "raw_sequence", "churn": "raw_sequence", "growth": "raw_doubling_chunks",
              "streams": "malloc_free"}
-FRAGMENTATION_METHODS = {"vmm_resource", "raw_sequence", "stream_ordered_resource"}
+FRAGMENTATION_METHODS = {"vmm_resource", "raw_sequence", "stream_ordered_resource",
+                         "stream_ordered_bounded"}
+POOLED_METHODS = {"stream_ordered_resource", "stream_ordered_bounded"}
 
 failures = []
 
@@ -103,10 +106,18 @@ def check_suites(report):
         frag = row.get("fragmentation")
         if row["method"] in FRAGMENTATION_METHODS and not (isinstance(frag, (int, float)) and frag >= 1):
             fail(f"churn/{row['method']}: fragmentation {frag!r}, expected a number >= 1")
-        if row["method"] == "stream_ordered_resource":
-            for key in ("mapped_after_trim", "live_at_trim"):
+        if row["method"] in POOLED_METHODS:
+            for key in ("mapped_after_trim", "live_at_trim", "live_rounded_to_chunks"):
                 if not isinstance(row.get(key), (int, float)):
-                    fail(f"churn/stream_ordered_resource: {key} missing")
+                    fail(f"churn/{row['method']}: {key} missing")
+            live, rounded = row.get("live_at_trim"), row.get("live_rounded_to_chunks")
+            if isinstance(live, (int, float)) and isinstance(rounded, (int, float)) \
+                    and rounded < live:
+                fail(f"churn/{row['method']}: live rounded to chunks {rounded} < live {live}")
+        if row["method"] == "stream_ordered_bounded":
+            moved = row.get("chunks_moved_per_replay")
+            if not (isinstance(moved, (int, float)) and moved >= 0):
+                fail(f"churn/stream_ordered_bounded: chunks_moved_per_replay {moved!r}")
     for row in suites.get("growth", {}).get("rows", []):
         for key in ("bytes_copied", "peak_bytes"):
             if not isinstance(row.get(key), (int, float)):

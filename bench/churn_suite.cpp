@@ -7,9 +7,12 @@
 // reserved-memory high watermark, read from the driver. Methods whose footprint cannot be
 // read honestly (cudaMalloc, malloc) get no fragmentation rather than a guess.
 //
-// stream_ordered_resource keeps its cache across replays, as a pool does: its peak is over
-// every replay, warm-up included. A separate replay on a fresh resource measures what
-// trim() gives back: the random part of the trace, then trim(), then mapped vs live.
+// stream_ordered_resource has two rows: unbounded, and with footprint_limit set as a user
+// would to stay within the fragmentation target. Each keeps its cache across replays, as
+// a pool does: its peak is over every replay, warm-up included. A separate replay on a
+// fresh resource with the row's options measures what trim() gives back: the random part
+// of the trace, then trim(), then what stays mapped against the live blocks rounded up to
+// the resource's smallest chunk (the target: what vmm_resource would map for them).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,6 +22,7 @@
 #include <new>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "churn_trace.hpp"
@@ -34,6 +38,26 @@ namespace vmm_pmr::bench {
 namespace {
 
 constexpr double microseconds_per_second = 1e6;
+constexpr std::size_t mib = std::size_t{1} << 20;
+
+// Issue 4's targets for the stream_ordered rows (set for the H100).
+constexpr double fragmentation_target = 1.10;        // peak mapped / peak live
+constexpr double time_target_of_malloc_async = 0.2;  // per op, × cudaMallocAsync's
+
+// The bounded row's footprint_limit: what a user would set to keep the footprint within
+// fragmentation_target × peak live, since the pool rounds its bound up to a chunk.
+constexpr double bounded_footprint_limit = 1.09;
+
+// stream_ordered_options::min_chunk_size as the resource settles it (0: 2 MiB, rounded
+// up to the granularity): the smallest chunk it maps, and with footprint_limit set the
+// size of every chunk.
+std::size_t smallest_chunk_size(const stream_ordered_resource& resource) {
+  const std::size_t requested =
+      resource.options().min_chunk_size != 0 ? resource.options().min_chunk_size : 2 * mib;
+  return round_up(requested, resource.granularity()).value_or(requested);
+}
+
+std::string_view met_or_missed(bool met) { return met ? "met" : "missed"; }
 
 metric fragmentation(double peak_held, const churn_trace& trace) {
   return {"fragmentation", "peak/live", metric_kind::factor,
@@ -45,13 +69,18 @@ struct after_trim {
   std::size_t mapped_bytes = 0;
   std::size_t largest_chunk = 0;
   std::size_t chunks = 0;
+  std::size_t smallest_chunk = 0;  // the resource's; see smallest_chunk_size()
+  // The target for mapped_bytes: Σ over the live blocks of each one's bytes rounded up to
+  // smallest_chunk, what vmm_resource would map for the same blocks at that chunk size.
+  std::size_t live_rounded_to_chunks = 0;
 };
 
-// Replays the trace's random operations (not the final frees) on a fresh resource, trims,
-// and reports what stays mapped for what is live.
-after_trim measure_trim(const std::shared_ptr<backend>& driver, const churn_trace& trace,
+// Replays the trace's random operations (not the final frees) on a fresh resource made
+// with `options`, trims, and reports what stays mapped for what is live.
+after_trim measure_trim(const std::shared_ptr<backend>& driver,
+                        const stream_ordered_options& options, const churn_trace& trace,
                         std::size_t random_operations, stream_view stream) {
-  stream_ordered_resource resource(driver);
+  stream_ordered_resource resource(driver, options);
   std::vector<void*> slots(trace.slots, nullptr);
   std::vector<std::size_t> sizes(trace.slots, 0);
   for (std::size_t i = 0; i < random_operations && i < trace.operations.size(); ++i) {
@@ -73,8 +102,12 @@ after_trim measure_trim(const std::shared_ptr<backend>& driver, const churn_trac
     result.largest_chunk = std::max(result.largest_chunk, chunk.mapped_bytes);
     ++result.chunks;
   }
+  result.smallest_chunk = smallest_chunk_size(resource);
   for (std::size_t slot = 0; slot < slots.size(); ++slot) {
-    if (slots[slot] != nullptr) resource.deallocate(slots[slot], sizes[slot], stream);
+    if (slots[slot] == nullptr) continue;
+    result.live_rounded_to_chunks +=
+        round_up(sizes[slot], result.smallest_chunk).value_or(sizes[slot]);
+    resource.deallocate(slots[slot], sizes[slot], stream);
   }
   return result;
 }
@@ -99,6 +132,81 @@ auto trace_replayer(const churn_trace& trace, Allocate allocate, Release release
   };
 }
 
+// A stream_ordered_resource's method: replays on `stream`, then `finish_replay` (on the
+// GPU: waits for the stream, as cudaMallocAsync's row does), both timed. Adds the replays
+// it runs, warm-up included, to `*replays_run` when given.
+timed_method pooled_replayer(const churn_trace& trace, stream_ordered_resource& pool,
+                             stream_view stream, const std::function<void()>& finish_replay,
+                             std::size_t* replays_run = nullptr) {
+  return [replay = trace_replayer(
+              trace, [&pool, stream](std::size_t bytes) { return pool.allocate(bytes, stream); },
+              [&pool, stream](void* pointer, std::size_t bytes) {
+                pool.deallocate(pointer, bytes, stream);
+              }),
+          &finish_replay, replays_run](std::size_t replays) mutable {
+    if (replays_run != nullptr) *replays_run += replays;
+    return seconds_to_run([&] {
+      replay(replays);
+      finish_replay();
+    });
+  };
+}
+
+std::vector<metric> pooled_metrics(const stream_ordered_stats& stats, const churn_trace& trace,
+                                   const after_trim& trimmed) {
+  const auto peak = static_cast<double>(stats.peak_mapped_bytes);
+  return {
+      fragmentation(peak, trace),
+      peak_held(peak),
+      {"mapped_after_trim", "trimmed", metric_kind::bytes,
+       static_cast<double>(trimmed.mapped_bytes)},
+      {"live_at_trim", "live then", metric_kind::bytes, static_cast<double>(trimmed.live_bytes)},
+      {"live_rounded_to_chunks", "live rounded", metric_kind::bytes,
+       static_cast<double>(trimmed.live_rounded_to_chunks)}};
+}
+
+// `method`'s median over `other`'s, when both rows are there.
+std::optional<double> median_ratio(const std::vector<result_row>& rows, std::string_view method,
+                                   std::string_view other) {
+  const auto find = [&](std::string_view id) {
+    return std::find_if(rows.begin(), rows.end(),
+                        [&](const result_row& row) { return row.method == id; });
+  };
+  const auto numerator = find(method);
+  const auto denominator = find(other);
+  if (numerator == rows.end() || denominator == rows.end() || !(denominator->time.median > 0)) {
+    return std::nullopt;
+  }
+  return numerator->time.median / denominator->time.median;
+}
+
+// One stream_ordered row's results against the targets (see the targets note).
+std::string pooled_note(std::string_view method, const stream_ordered_stats& stats,
+                        const churn_trace& trace, const after_trim& trimmed,
+                        std::optional<double> time_of_malloc_async) {
+  const double frag =
+      static_cast<double>(stats.peak_mapped_bytes) / static_cast<double>(trace.peak_live_bytes);
+  std::string note =
+      fmt::format("{}: fragmentation {:.3f} ({}), {} chunks mapped in all", method, frag,
+                  met_or_missed(frag <= fragmentation_target), stats.chunks_mapped);
+  if (time_of_malloc_async) {
+    note += fmt::format("; per op {:.3f} × cudaMallocAsync's ({})", *time_of_malloc_async,
+                        met_or_missed(*time_of_malloc_async <= time_target_of_malloc_async));
+  }
+  const double of_target = trimmed.live_rounded_to_chunks == 0
+                               ? 0.0
+                               : static_cast<double>(trimmed.mapped_bytes) /
+                                     static_cast<double>(trimmed.live_rounded_to_chunks);
+  note += fmt::format(
+      ". After trim(): {} mapped in {} chunks (the largest {}) for {} live; live rounded to "
+      "{} chunks {}: mapped {:.2f}× that ({})",
+      format_bytes(trimmed.mapped_bytes), trimmed.chunks, format_bytes(trimmed.largest_chunk),
+      format_bytes(trimmed.live_bytes), format_bytes(trimmed.smallest_chunk),
+      format_bytes(trimmed.live_rounded_to_chunks), of_target,
+      met_or_missed(trimmed.mapped_bytes <= trimmed.live_rounded_to_chunks));
+  return note;
+}
+
 }  // namespace
 
 suite_result run_churn_suite(suite_context& context) {
@@ -115,7 +223,12 @@ suite_result run_churn_suite(suite_context& context) {
 #if VMM_PMR_BENCH_WITH_CUDART
   if (stream) pool_stream = stream->get();
 #endif
-  stream_ordered_resource pooled(context.vmm_backend);
+  const stream_ordered_options pooled_options;
+  stream_ordered_options bounded_options;
+  bounded_options.footprint_limit = bounded_footprint_limit;
+  stream_ordered_resource pooled(context.vmm_backend, pooled_options);
+  stream_ordered_resource bounded(context.vmm_backend, bounded_options);
+  std::size_t bounded_replays = 0;
   vmm_resource resource(context.vmm_backend);
   raw_sequence raw(driver, resolve_options(vmm_options{}, driver));
 
@@ -159,19 +272,13 @@ suite_result run_churn_suite(suite_context& context) {
   std::function<void()> finish_replay = [] {};
   if (context.on_gpu)
     finish_replay = [&driver, pool_stream] { driver.synchronize_stream(pool_stream); };
+  methods.push_back({"stream_ordered_resource", "stream_ordered_resource (one stream)",
+                     pooled_replayer(trace, pooled, pool_stream, finish_replay)});
   methods.push_back(
-      {"stream_ordered_resource", "stream_ordered_resource (one stream)",
-       [replay = trace_replayer(
-            trace, [&](std::size_t bytes) { return pooled.allocate(bytes, pool_stream); },
-            [&](void* pointer, std::size_t bytes) {
-              pooled.deallocate(pointer, bytes, pool_stream);
-            }),
-        &finish_replay](std::size_t replays) mutable {
-         return seconds_to_run([&] {
-           replay(replays);
-           finish_replay();
-         });
-       }});
+      {"stream_ordered_bounded",
+       fmt::format("stream_ordered_resource (footprint_limit {:.2f}; one stream)",
+                   bounded_footprint_limit),
+       pooled_replayer(trace, bounded, pool_stream, finish_replay, &bounded_replays)});
 
 #if VMM_PMR_BENCH_WITH_CUDART
   std::optional<cudart::warm_default_pool> pool;
@@ -248,9 +355,15 @@ suite_result run_churn_suite(suite_context& context) {
   const allocation_stats stats = resource.stats();
   const auto vmm_peak = static_cast<double>(stats.peak_mapped_bytes);
   const stream_ordered_stats pooled_stats = pooled.stats();
-  const auto pooled_peak = static_cast<double>(pooled_stats.peak_mapped_bytes);
-  const after_trim trimmed =
-      measure_trim(context.vmm_backend, trace, settings.operations, pool_stream);
+  const stream_ordered_stats bounded_stats = bounded.stats();
+  const after_trim pooled_trimmed =
+      measure_trim(context.vmm_backend, pooled_options, trace, settings.operations, pool_stream);
+  const after_trim bounded_trimmed =
+      measure_trim(context.vmm_backend, bounded_options, trace, settings.operations, pool_stream);
+  const double bounded_moves_per_replay =
+      bounded_replays == 0
+          ? 0.0
+          : static_cast<double>(bounded_stats.chunks_moved) / static_cast<double>(bounded_replays);
   const auto raw_peak = static_cast<double>(
       trace.peak_live_rounded([&](std::size_t bytes) { return raw.rounded(bytes); }));
   for (result_row& row : result.rows) {
@@ -259,12 +372,11 @@ suite_result run_churn_suite(suite_context& context) {
     } else if (row.method == "raw_sequence") {
       row.metrics = {fragmentation(raw_peak, trace), peak_held(raw_peak)};
     } else if (row.method == "stream_ordered_resource") {
-      row.metrics = {fragmentation(pooled_peak, trace),
-                     peak_held(pooled_peak),
-                     {"mapped_after_trim", "trimmed", metric_kind::bytes,
-                      static_cast<double>(trimmed.mapped_bytes)},
-                     {"live_at_trim", "live then", metric_kind::bytes,
-                      static_cast<double>(trimmed.live_bytes)}};
+      row.metrics = pooled_metrics(pooled_stats, trace, pooled_trimmed);
+    } else if (row.method == "stream_ordered_bounded") {
+      row.metrics = pooled_metrics(bounded_stats, trace, bounded_trimmed);
+      row.metrics.push_back({"chunks_moved_per_replay", "moved/replay", metric_kind::factor,
+                             bounded_moves_per_replay});
     }
 #if VMM_PMR_BENCH_WITH_CUDART
     if (row.method == "cudaMallocAsync") {
@@ -273,23 +385,35 @@ suite_result run_churn_suite(suite_context& context) {
     }
 #endif
   }
-  if (pooled_stats.peak_live_bytes != trace.peak_live_bytes) {
-    result.notes.push_back(fmt::format(
-        "inconsistent: stream_ordered_resource's peak live bytes ({}) differ from the trace's ({})",
-        format_bytes(pooled_stats.peak_live_bytes), format_bytes(trace.peak_live_bytes)));
+  for (const auto& [method, pooled_peak_live] :
+       {std::pair{"stream_ordered_resource", pooled_stats.peak_live_bytes},
+        std::pair{"stream_ordered_bounded", bounded_stats.peak_live_bytes}}) {
+    if (pooled_peak_live != trace.peak_live_bytes) {
+      result.notes.push_back(
+          fmt::format("inconsistent: {}'s peak live bytes ({}) differ from the trace's ({})",
+                      method, format_bytes(pooled_peak_live), format_bytes(trace.peak_live_bytes)));
+    }
   }
   result.notes.push_back(fmt::format(
-      "stream_ordered_resource: fragmentation {:.3f} (target ≤ 1.10, set for the H100; peak over "
-      "every replay, the cache kept between them); {} chunks mapped in all. After the trace's "
-      "random part on a fresh resource, trim() left {} mapped for {} live ({:.2f}×) in {} chunks, "
-      "the largest {}: the excess is the free space of chunks that still hold live blocks "
-      "(target: mapped ≤ live rounded up to the chunk size)",
-      pooled_peak / static_cast<double>(trace.peak_live_bytes), pooled_stats.chunks_mapped,
-      format_bytes(trimmed.mapped_bytes), format_bytes(trimmed.live_bytes),
-      trimmed.live_bytes == 0
-          ? 0.0
-          : static_cast<double>(trimmed.mapped_bytes) / static_cast<double>(trimmed.live_bytes),
-      trimmed.chunks, format_bytes(trimmed.largest_chunk)));
+      "targets of both stream_ordered rows (issue 4, set for the H100): fragmentation ≤ {:.2f} "
+      "(peak over every replay, the cache kept between them); per op ≤ {} × cudaMallocAsync's; "
+      "after trim() at the end of the trace's random part, on a fresh resource with the row's "
+      "options, mapped ≤ live rounded to chunks = the sum over the live blocks of each one's "
+      "bytes rounded up to the resource's smallest chunk, what vmm_resource would map for them "
+      "at that chunk size (with 2 MiB chunks, the H100's granularity). Mapped above live is "
+      "the free space of chunks that still hold live blocks",
+      fragmentation_target, time_target_of_malloc_async));
+  result.notes.push_back(
+      pooled_note("stream_ordered_resource", pooled_stats, trace, pooled_trimmed,
+                  median_ratio(result.rows, "stream_ordered_resource", "cudaMallocAsync")));
+  result.notes.push_back(
+      pooled_note("stream_ordered_bounded", bounded_stats, trace, bounded_trimmed,
+                  median_ratio(result.rows, "stream_ordered_bounded", "cudaMallocAsync")));
+  result.notes.push_back(fmt::format(
+      "stream_ordered_bounded: footprint_limit {:.2f}; chunks moved per replay = chunks_moved / "
+      "the {} replays the row ran, warm-up included ({} chunks, {} moved in all)",
+      bounded_footprint_limit, bounded_replays, bounded_stats.chunks_moved,
+      format_bytes(static_cast<std::size_t>(bounded_stats.bytes_moved))));
   if (stats.peak_bytes != trace.peak_live_bytes) {
     result.notes.push_back(fmt::format(
         "inconsistent: vmm_resource's peak live bytes ({}) differ from the trace's ({})",

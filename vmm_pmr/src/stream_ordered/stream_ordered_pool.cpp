@@ -88,6 +88,7 @@ void* stream_ordered_pool::allocate(std::size_t bytes, std::size_t block_size,
       return reinterpret_cast<void*>(cached->base);
     }
     try {
+      if (bounded()) return allocate_in_window(lock, state, bytes, block_size, alignment);
       return allocate_by_growing(lock, state, bytes, block_size, alignment);
     } catch (const out_of_memory&) {
       if (attempt > 0) throw;
@@ -219,6 +220,7 @@ void stream_ordered_pool::hand_out(block& b, stream_state& stream, std::size_t b
 // ---- growth ----
 
 std::size_t stream_ordered_pool::preferred_chunk_size() const noexcept {
+  if (bounded()) return settings_.min_chunk_size;
   const std::size_t proportional =
       round_up(space_.mapped_bytes() / growth_divisor, settings_.granularity).value_or(0);
   return std::max(settings_.min_chunk_size, std::min(settings_.max_chunk_size, proportional));
@@ -270,8 +272,13 @@ void stream_ordered_pool::map_chunk(address base, std::size_t size) {
   physical_memory memory(driver_, size, settings_.properties);
   mapping mapped(driver_, base, memory, 0, size);
   driver_.set_access(base, size, settings_.access);
+  register_chunk({std::move(memory), std::move(mapped)});
+}
+
+void stream_ordered_pool::register_chunk(mapped_chunk chunk) {
+  const std::size_t size = chunk.map.size();
   std::vector<mapped_chunk> chunks;
-  chunks.push_back({std::move(memory), std::move(mapped)});
+  chunks.push_back(std::move(chunk));
   // No reservation of its own: the chunk lives in the pool's.
   registry_.add(owner_, vmm_allocation({}, std::move(chunks)),
                 {.requested_bytes = size,

@@ -9,7 +9,8 @@
 //   5. blocks of A whose freeing has completed: an event recorded on A after the free,
 //      found complete, settles them;
 //   6. a block of A after making this stream wait for that event (cuStreamWaitEvent);
-//   7. a new chunk (growth), mapped outside the lock;
+//   7. a new chunk (growth), mapped outside the lock; with a footprint limit, free
+//      chunks are moved there first when new ones would pass the limit (bounded_growth.cpp);
 //   8. trim (waiting for the streams that freed into free chunks), then 1-7 once more.
 // Steps 4-6 are skipped when this stream or A is capturing a graph.
 //
@@ -48,6 +49,7 @@
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/stream_ordered_stats.hpp"
 #include "vmm_pmr/stream_view.hpp"
+#include "vmm_pmr/vmm_allocation.hpp"
 
 namespace vmm_pmr::detail {
 
@@ -169,6 +171,28 @@ class stream_ordered_pool {
                           std::size_t alignment);
   std::size_t preferred_chunk_size() const noexcept;
   void map_chunk(address base, std::size_t size);
+  void register_chunk(mapped_chunk chunk);
+
+  // ---- a bounded footprint (settings_.footprint_limit): bounded_growth.cpp ----
+  // Where a request goes when no free block holds it: a window over free blocks it may use
+  // and holes, touching the chunk-aligned range [first_slot, end_slot), of which `missing`
+  // chunks are holes to map.
+  struct window_plan {
+    address start = 0;
+    address first_slot = 0;
+    address end_slot = 0;
+    std::size_t missing = 0;
+  };
+  bool bounded() const noexcept { return settings_.footprint_limit.has_value(); }
+  // The mapped bytes allowed after serving a request of `bytes`, rounded up to a chunk.
+  std::size_t footprint_budget(std::size_t bytes) const noexcept;
+  // The window with the fewest missing chunks (the lowest among equals), or nullopt.
+  std::optional<window_plan> plan_window(const stream_state& stream, std::size_t block_size,
+                                         std::size_t alignment);
+  // Up to `wanted` chunks that lie wholly in settled free blocks outside the window.
+  std::pmr::vector<address> movable_chunks(const window_plan& plan, std::size_t wanted);
+  void* allocate_in_window(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                           std::size_t bytes, std::size_t block_size, std::size_t alignment);
 
   // Takes [placement, placement + size) out of free block `b` (in its list); the rest
   // stays free with b's stream. Returns the live block, not yet handed out.
