@@ -5,8 +5,7 @@
 // leave the backend, the registry and the resources exactly as they were; operations that
 // cannot throw (deallocate, trim, destruction) must report each failure and carry on.
 // Rows for growth in place, growth by remapping and shrinking join when those operations
-// do: one row each. Growth under stream_ordered_options::footprint_limit, which moves free
-// chunks (unmapped, mapped again where the request goes), has its own row.
+// do: one row each.
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/generators/catch_generators_range.hpp>
@@ -381,84 +380,6 @@ class stream_ordered_scene final : public sweep_scene {
   void* grown_ = nullptr;
 };
 
-// A pool bounded to footprint_limit 1.0 whose stream's work is done: live blocks in the
-// first and last chunks, two free chunks between them. run() asks for 6 MiB, more than is
-// free in one piece: the limit lets the pool map 10 MiB for 10 MiB live, so growth moves
-// the two free chunks behind the last block and maps one new chunk.
-class footprint_scene final : public sweep_scene {
- public:
-  explicit footprint_scene(const decorated_backend& stack)
-      : stack_(stack),
-        events_(std::make_shared<vmm_pmr::testing::manual_event_backend>(stack.faults)) {
-    events_->mark_idle(stream_a);
-    vmm_pmr::stream_ordered_options options;
-    options.footprint_limit = 1.0;
-    options.memory = reports_.attach({});
-    resource_ = std::make_unique<vmm_pmr::stream_ordered_resource>(events_, options);
-    first_ = resource_->allocate(two_mib, stream_a);
-    void* a = resource_->allocate(two_mib, stream_a);
-    void* b = resource_->allocate(two_mib, stream_a);
-    last_ = resource_->allocate(two_mib, stream_a);
-    write_pattern(*events_, first_, two_mib, 0x31);
-    write_pattern(*events_, last_, two_mib, 0x41);
-    resource_->deallocate(a, two_mib, stream_a);
-    resource_->deallocate(b, two_mib, stream_a);
-  }
-  ~footprint_scene() override {
-    if (grown_ != nullptr) resource_->deallocate(grown_, grown_bytes, stream_a);
-    resource_->deallocate(first_, two_mib, stream_a);
-    resource_->deallocate(last_, two_mib, stream_a);
-  }
-
-  void run() override {
-    grown_ = resource_->allocate(grown_bytes, stream_a);
-    // Without an injected failure, the allocation is one that moves chunks.
-    if (!stack_.faults->fired()) CHECK(resource_->stats().chunks_moved == 2);
-  }
-  std::string state() const override {
-    return state_of(*resource_) + (contents_kept() ? "; contents kept" : "; contents changed");
-  }
-  bool consistent() const override {
-    const vmm_pmr::stream_ordered_stats stats = resource_->stats();
-    std::size_t registered = 0;
-    for (const auto& chunk : vmm_pmr::mapping_registry::global().live(resource_.get())) {
-      registered += chunk.mapped_bytes;
-    }
-    const vmm_pmr::testing::live_objects backend = stack_.counting->live();
-    UNSCOPED_INFO(state_of(*resource_)
-                  << "; registered " << registered << " B, backend maps " << backend.mapped_bytes
-                  << " B of " << backend.physical_bytes << " B physical");
-    // A moved chunk keeps its physical memory: a chunk lost between unmap and map would
-    // show as physical memory nothing maps.
-    return stats.mapped_bytes == stats.live_block_bytes + stats.cached_bytes &&
-           registered == stats.mapped_bytes && backend.mapped_bytes == stats.mapped_bytes &&
-           backend.physical_bytes == stats.mapped_bytes && contents_kept() &&
-           reports_.bad_deallocations.empty();
-  }
-  void exercise() override {
-    void* fresh = resource_->allocate(grown_bytes, stream_a);
-    write_pattern(*events_, fresh, grown_bytes, 0x66);
-    CHECK(has_pattern(*events_, fresh, grown_bytes, 0x66));
-    resource_->deallocate(fresh, grown_bytes, stream_a);
-    CHECK(contents_kept());
-  }
-
- private:
-  bool contents_kept() const {
-    return has_pattern(*events_, first_, two_mib, 0x31) &&
-           has_pattern(*events_, last_, two_mib, 0x41);
-  }
-
-  static constexpr std::size_t grown_bytes = 3 * two_mib;
-  decorated_backend stack_;
-  std::shared_ptr<vmm_pmr::testing::manual_event_backend> events_;
-  mutable vmm_pmr::test::report_recorder reports_;
-  std::unique_ptr<vmm_pmr::stream_ordered_resource> resource_;
-  void* first_ = nullptr;
-  void* last_ = nullptr;
-  void* grown_ = nullptr;
-};
-
 // ---- the table ----
 
 sweep_expectation throws_out_of_memory(std::vector<std::string> parts) {
@@ -526,12 +447,6 @@ const std::vector<sweep_row>& sweep_table() {
       // Out of memory while growing is answered by trimming and trying again.
       {"stream-ordered growth",
        scene<stream_ordered_scene>(pool::grow),
-       {sweep_outcome::recovers, {}, {}},
-       throws_driver_error({"stream_ordered_resource::allocate(6 MiB"})},
-      {"stream-ordered growth that moves free chunks",
-       [](const decorated_backend& stack) -> std::unique_ptr<sweep_scene> {
-         return std::make_unique<footprint_scene>(stack);
-       },
        {sweep_outcome::recovers, {}, {}},
        throws_driver_error({"stream_ordered_resource::allocate(6 MiB"})},
       {"vmm_resource deallocate", scene<deallocate_scene>(false),
