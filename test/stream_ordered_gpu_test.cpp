@@ -164,6 +164,84 @@ TEST_CASE("during a graph capture the stream reuses its blocks and trim refuses"
   CHECK(resource.trim() == block_bytes);
 }
 
+// Sixteen 2 MiB blocks, every other one freed: the free chunks lie between live ones,
+// where no larger request fits. With footprint_limit 1.0 a 16 MiB request must be served
+// by moving those chunks (the footprint is at its peak already) -- when they may move.
+namespace {
+constexpr std::size_t chunk_bytes = std::size_t{2} << 20;
+constexpr std::size_t chunk_words = chunk_bytes / sizeof(std::uint32_t);
+constexpr int interleaved_blocks = 16;
+constexpr std::size_t window_bytes = std::size_t{16} << 20;
+
+vmm_pmr::stream_ordered_options bounded_to_peak() {
+  vmm_pmr::stream_ordered_options options;
+  options.footprint_limit = 1.0;
+  options.min_chunk_size = chunk_bytes;
+  return options;
+}
+}  // namespace
+
+TEST_CASE("a bounded pool moves settled free chunks under live blocks a kernel is writing",
+          "[stream_ordered][gpu][footprint]") {
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, bounded_to_peak());
+  void* blocks[interleaved_blocks];
+  for (void*& block : blocks) block = resource.allocate(chunk_bytes, a);
+  for (int i = 0; i < interleaved_blocks; i += 2) resource.deallocate(blocks[i], chunk_bytes, a);
+  resource.settle(a);  // the frees are done on a: the chunks may move
+  // Meanwhile the live blocks are being written, for longer than the move takes.
+  for (int i = 1; i < interleaved_blocks; i += 2) {
+    kernels::fill_for(as_words(blocks[i]), 0xabc00000 + i, chunk_words, long_kernel_us, a);
+  }
+
+  void* window = resource.allocate(window_bytes, b);
+  const vmm_pmr::stream_ordered_stats stats = resource.stats();
+  CHECK(stats.chunks_moved == interleaved_blocks / 2);
+  CHECK(stats.bytes_moved == window_bytes);
+  CHECK(stats.mapped_bytes == interleaved_blocks * chunk_bytes);  // no new memory
+  CHECK(stats.peak_mapped_bytes == interleaved_blocks * chunk_bytes);
+  // The moved memory is usable at its new address, and the live blocks kept their data.
+  kernels::fill(as_words(window), 0x600d, window_bytes / sizeof(std::uint32_t), b);
+  CHECK(kernels::count_mismatches(as_words(window), 0x600d, window_bytes / sizeof(std::uint32_t),
+                                  b) == 0);
+  CHECK_NOTHROW(a.synchronize());
+  for (int i = 1; i < interleaved_blocks; i += 2) {
+    CHECK(kernels::count_mismatches(as_words(blocks[i]), 0xabc00000 + i, chunk_words, a) == 0);
+    resource.deallocate(blocks[i], chunk_bytes, a);
+  }
+  resource.deallocate(window, window_bytes, b);
+}
+
+TEST_CASE("a bounded pool never moves chunks a kernel may still be writing",
+          "[stream_ordered][gpu][footprint]") {
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, bounded_to_peak());
+  void* blocks[interleaved_blocks];
+  for (void*& block : blocks) block = resource.allocate(chunk_bytes, a);
+  // Freed on a while a kernel on a still writes them: moving them would make it fault.
+  for (int i = 0; i < interleaved_blocks; i += 2) {
+    kernels::fill_for(as_words(blocks[i]), 7, chunk_words, long_kernel_us, a);
+    resource.deallocate(blocks[i], chunk_bytes, a);
+  }
+
+  void* window = resource.allocate(window_bytes, b);
+  CHECK_FALSE(a.idle());  // the kernel was still running when b grew
+  const vmm_pmr::stream_ordered_stats stats = resource.stats();
+  CHECK(stats.chunks_moved == 0);
+  // The limit bends instead: new chunks for the whole request.
+  CHECK(stats.mapped_bytes == interleaved_blocks * chunk_bytes + window_bytes);
+  kernels::fill(as_words(window), 9, window_bytes / sizeof(std::uint32_t), b);
+  CHECK(kernels::count_mismatches(as_words(window), 9, window_bytes / sizeof(std::uint32_t), b) ==
+        0);
+  CHECK_NOTHROW(a.synchronize());  // no illegal address: nothing it wrote was unmapped
+  for (int i = 1; i < interleaved_blocks; i += 2) resource.deallocate(blocks[i], chunk_bytes, a);
+  resource.deallocate(window, window_bytes, b);
+}
+
 TEST_CASE("many streams with kernels in flight each get exclusive memory",
           "[stream_ordered][gpu]") {
   auto gpu = vmm_pmr::test::require_gpu_with_kernels();
