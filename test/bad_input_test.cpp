@@ -11,6 +11,8 @@
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/generators/catch_generators_range.hpp>
 
+#include <fmt/format.h>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -153,6 +155,18 @@ std::function<bool(scene&)> throwing(Call call) {
     call(s);
     return true;
   };
+}
+
+// stream_ordered_options::footprint_limit must be a finite number ≥ 1.0; the message
+// names the option and the value as fmt prints it.
+bad_input footprint_limit_row(const std::string& shown, double limit) {
+  const std::string printed = fmt::format("{}", limit);
+  return {"stream_ordered_options{.footprint_limit = " + shown + "}", outcome::invalid_argument,
+          "footprint_limit = " + printed + " must be a finite number", throwing([limit](scene& s) {
+            vmm_pmr::stream_ordered_options options;
+            options.footprint_limit = limit;
+            (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
+          })};
 }
 
 std::vector<bad_input> bad_input_table() {
@@ -455,6 +469,11 @@ std::vector<bad_input> bad_input_table() {
          options.reservation_size = size_max;
          (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
        })},
+      footprint_limit_row("0.5", 0.5),
+      footprint_limit_row("0.0", 0.0),
+      footprint_limit_row("-1", -1.0),
+      footprint_limit_row("NaN", std::numeric_limits<double>::quiet_NaN()),
+      footprint_limit_row("+inf", std::numeric_limits<double>::infinity()),
       // ---- descriptors, transport, current resource, byte sizes ----
       {"shared_allocation_descriptor::parse(3 bytes)", o::invalid_argument, "truncated",
        throwing([](scene&) {
