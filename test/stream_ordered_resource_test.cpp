@@ -584,6 +584,27 @@ TEST_CASE("automatic trimming never waits for a stream that may still use the me
   CHECK(resource->trim() == two_mib);  // an explicit trim waits
 }
 
+TEST_CASE("frees that a completed record covers settle although newer frees followed",
+          "[stream_ordered][trim][ordering]") {
+  stream_ordered_harness harness;
+  stream_ordered_options options = granule_chunks();
+  options.release_threshold = 0;
+  auto resource = harness.make(options);
+  void* older = resource->allocate(two_mib, stream_a);
+  void* between = resource->allocate(two_mib, stream_a);  // keeps the two frees apart
+  void* newer = resource->allocate(two_mib, stream_a);
+  resource->deallocate(older, two_mib, stream_a);  // an event is recorded after it
+  CHECK(resource->stats().mapped_bytes == 3 * two_mib);
+  harness.events->complete_all(stream_a);  // that event completes
+  resource->deallocate(newer, two_mib, stream_a);
+  // The automatic trim settles (and releases) what the completed event covers, and
+  // records again for the newer free, which stays.
+  CHECK(resource->stats().mapped_bytes == 2 * two_mib);
+  CHECK(resource->stats().cached_bytes == two_mib);
+  CHECK(harness.events->synchronizations() == 0);
+  resource->deallocate(between, two_mib, stream_a);
+}
+
 TEST_CASE("a release threshold keeps that much cached", "[stream_ordered][trim]") {
   stream_ordered_harness harness;
   stream_ordered_options options = granule_chunks();

@@ -480,6 +480,15 @@ void stream_ordered_pool::settle_covered(stream_state& stream, std::uint64_t cov
 void stream_ordered_pool::settle_completed_streams() {
   for (stream_state& stream : streams_) {
     if (!stream.has_free_blocks()) continue;
+    // What an earlier record covers settles first: recording again for newer frees
+    // would otherwise make those wait for the new record too.
+    if (stream.event_recorded && !stream.event_complete && stream.done.complete()) {
+      stream.event_complete = true;
+    }
+    if (stream.event_recorded && stream.event_complete) {
+      settle_covered(stream, stream.event_covers);
+      if (!stream.has_free_blocks()) continue;
+    }
     record_frees(stream);
     if (!stream.event_complete && stream.done.complete()) stream.event_complete = true;
     if (stream.event_complete) settle_covered(stream, stream.event_covers);
