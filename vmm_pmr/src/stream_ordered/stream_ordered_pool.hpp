@@ -24,7 +24,9 @@
 //     for an event recorded on its stream after it was freed.
 // Driver calls for growth and release run without the lock: the address range (and the
 // free block before it, when the request extends one) is set aside under the lock
-// first. Event calls (record, query, wait) are short and run under it; waiting for an
+// first; a bounded pool's growth sets aside its window's free blocks (reserved), its
+// holes and the chunks it moves (cut out: in no block and no hole until they are mapped
+// again or given back). Event calls (record, query, wait) are short and run under it; waiting for an
 // event (trim, settle) never does. The lock is a spin lock (spin_lock.hpp): the hot path
 // holds it for tens of nanoseconds.
 #pragma once
