@@ -26,9 +26,9 @@
 // free block before it, when the request extends one) is set aside under the lock
 // first; a bounded pool's growth sets aside its window's free blocks (reserved), its
 // holes and the chunks it moves (cut out: in no block and no hole until they are mapped
-// again or given back). Event calls (record, query, wait) are short and run under it; waiting for an
-// event (trim, settle) never does. The lock is a spin lock (spin_lock.hpp): the hot path
-// holds it for tens of nanoseconds.
+// again or given back). Event calls (record, query, wait) are short and run under it;
+// waiting for an event (trim, settle) never does. The lock is a spin lock (spin_lock.hpp):
+// the hot path holds it for tens of nanoseconds.
 #pragma once
 
 #include <cstddef>
