@@ -20,6 +20,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cassert>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -162,6 +163,7 @@ void* stream_ordered_pool::allocate_in_window(std::unique_lock<spin_lock>& lock,
       capturing_stream() == nullptr) {
     settle_completed_streams();
     plan = plan_window(stream, block_size, alignment);
+    assert(plan);  // settling only makes more blocks usable: the first window still fits
     const std::size_t after = space_.mapped_bytes() + plan->missing * chunk;
     if (after > budget) {
       sources =
