@@ -87,6 +87,18 @@ std::optional<vmm_pmr::allocation_info> chunk_at(const stream_ordered_resource& 
   return found;
 }
 
+// The two freed 2 MiB blocks the ordering and capture tests filled with 0xa1 and 0xb1
+// are still chunks of `resource` at their addresses, with their contents.
+void check_not_moved(const stream_ordered_resource& resource, void* a, void* b) {
+  for (void* freed : {a, b}) {
+    const auto chunk = chunk_at(resource, freed);
+    REQUIRE(chunk);
+    CHECK(chunk->base == as_address(freed));
+  }
+  CHECK(all_bytes_are(a, two_mib, 0xa1));
+  CHECK(all_bytes_are(b, two_mib, 0xb1));
+}
+
 // ---- the churn trace ----
 
 struct churn_step {
@@ -347,14 +359,8 @@ TEST_CASE("a chunk whose free has not completed on its stream is never moved",
   CHECK(stats.chunks_moved == 0);
   CHECK(stats.bytes_moved == 0);
   CHECK(stats.mapped_bytes > footprint_bound(1.0, stats.peak_live_bytes));
-  for (void* freed : {a, b}) {
-    const auto chunk = chunk_at(*resource, freed);
-    REQUIRE(chunk);
-    CHECK(chunk->base == as_address(freed));
-  }
   // What A's work may still read is where it was.
-  CHECK(all_bytes_are(a, two_mib, 0xa1));
-  CHECK(all_bytes_are(b, two_mib, 0xb1));
+  check_not_moved(*resource, a, b);
   CHECK(harness.events->synchronizations() == 0);
   CHECK(vmm_pmr::test::bytes_add_up(*resource, *harness.counting));
 
@@ -402,13 +408,7 @@ TEST_CASE("nothing moves while a stream captures a graph", "[stream_ordered][foo
   INFO(vmm_pmr::to_string(stats));
   CHECK(stats.chunks_moved == 0);
   CHECK(stats.mapped_bytes > footprint_bound(1.0, stats.peak_live_bytes));
-  for (void* freed : {a, b}) {
-    const auto chunk = chunk_at(*resource, freed);
-    REQUIRE(chunk);
-    CHECK(chunk->base == as_address(freed));
-  }
-  CHECK(all_bytes_are(a, two_mib, 0xa1));
-  CHECK(all_bytes_are(b, two_mib, 0xb1));
+  check_not_moved(*resource, a, b);
   CHECK(harness.events->capture_violations() == 0);
 
   // Once the capture ended, growth moves them.

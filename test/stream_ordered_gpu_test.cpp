@@ -7,6 +7,7 @@
 // address rather than depending on timing luck.
 #include <catch2/catch_test_macros.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 
@@ -173,6 +174,13 @@ constexpr std::size_t chunk_words = chunk_bytes / sizeof(std::uint32_t);
 constexpr int interleaved_blocks = 16;
 constexpr std::size_t window_bytes = std::size_t{16} << 20;
 
+std::array<void*, interleaved_blocks> allocate_chunks(vmm_pmr::stream_ordered_resource& resource,
+                                                      vmm_pmr::stream_view stream) {
+  std::array<void*, interleaved_blocks> blocks{};
+  for (void*& block : blocks) block = resource.allocate(chunk_bytes, stream);
+  return blocks;
+}
+
 vmm_pmr::stream_ordered_options bounded_to_peak() {
   vmm_pmr::stream_ordered_options options;
   options.footprint_limit = 1.0;
@@ -187,8 +195,7 @@ TEST_CASE("a bounded pool moves settled free chunks under live blocks a kernel i
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, bounded_to_peak());
-  void* blocks[interleaved_blocks];
-  for (void*& block : blocks) block = resource.allocate(chunk_bytes, a);
+  std::array<void*, interleaved_blocks> blocks = allocate_chunks(resource, a);
   for (int i = 0; i < interleaved_blocks; i += 2) resource.deallocate(blocks[i], chunk_bytes, a);
   resource.settle(a);  // the frees are done on a: the chunks may move
   // Meanwhile the live blocks are being written, for longer than the move takes.
@@ -220,8 +227,7 @@ TEST_CASE("a bounded pool never moves chunks a kernel may still be writing",
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, bounded_to_peak());
-  void* blocks[interleaved_blocks];
-  for (void*& block : blocks) block = resource.allocate(chunk_bytes, a);
+  std::array<void*, interleaved_blocks> blocks = allocate_chunks(resource, a);
   // Freed on a while a kernel on a still writes them: moving them would make it fault.
   for (int i = 0; i < interleaved_blocks; i += 2) {
     kernels::fill_for(as_words(blocks[i]), 7, chunk_words, long_kernel_us, a);

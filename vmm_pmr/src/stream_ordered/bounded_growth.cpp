@@ -148,12 +148,7 @@ void* stream_ordered_pool::allocate_in_window(std::unique_lock<spin_lock>& lock,
                                               std::size_t block_size, std::size_t alignment) {
   const std::size_t chunk = settings_.min_chunk_size;
   std::optional<window_plan> plan = plan_window(stream, block_size, alignment);
-  if (!plan) {
-    throw out_of_memory(
-        fmt::format("no free range of the {} reservation holds {} at alignment {} (mapped: {})",
-                    format_bytes(space_.size()), format_bytes(block_size), alignment,
-                    format_bytes(space_.mapped_bytes())));
-  }
+  if (!plan) throw no_room_for(block_size, alignment);
 
   // Past the limit: settle what has completed, plan again (settled blocks are usable),
   // and take free chunks to move.

@@ -261,7 +261,12 @@ stream_ordered_pool::growth_plan stream_ordered_pool::plan_growth(const stream_s
     if (!needed || *needed > hole_end - chunk_base) continue;
     return {chunk_base, std::max(*needed, std::min(preferred, hole_end - chunk_base)), extended};
   }
-  throw out_of_memory(
+  throw no_room_for(block_size, alignment);
+}
+
+out_of_memory stream_ordered_pool::no_room_for(std::size_t block_size,
+                                               std::size_t alignment) const {
+  return out_of_memory(
       fmt::format("no free range of the {} reservation holds {} at alignment {} (mapped: {})",
                   format_bytes(space_.size()), format_bytes(block_size), alignment,
                   format_bytes(space_.mapped_bytes())));

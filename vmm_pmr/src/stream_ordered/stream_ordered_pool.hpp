@@ -47,6 +47,7 @@
 #include "spin_lock.hpp"
 #include "vmm_pmr/address_range.hpp"
 #include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/error.hpp"
 #include "vmm_pmr/event.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/stream_ordered_stats.hpp"
@@ -172,6 +173,8 @@ class stream_ordered_pool {
   growth_plan plan_growth(const stream_state& stream, std::size_t block_size,
                           std::size_t alignment);
   std::size_t preferred_chunk_size() const noexcept;
+  // What growth throws when no range of the reservation holds the request.
+  out_of_memory no_room_for(std::size_t block_size, std::size_t alignment) const;
   void map_chunk(address base, std::size_t size);
   void register_chunk(mapped_chunk chunk);
 
