@@ -107,17 +107,18 @@ def check_suites(report):
         if row["method"] in FRAGMENTATION_METHODS and not (isinstance(frag, (int, float)) and frag >= 1):
             fail(f"churn/{row['method']}: fragmentation {frag!r}, expected a number >= 1")
         if row["method"] in POOLED_METHODS:
-            for key in ("mapped_after_trim", "live_at_trim", "live_rounded_to_chunks"):
+            for key in ("mapped_after_trim", "live_at_trim", "live_rounded_to_chunks",
+                        "chunk_mappings_per_replay", "chunk_mappings_in_warmup"):
                 if not isinstance(row.get(key), (int, float)):
                     fail(f"churn/{row['method']}: {key} missing")
             live, rounded = row.get("live_at_trim"), row.get("live_rounded_to_chunks")
             if isinstance(live, (int, float)) and isinstance(rounded, (int, float)) \
                     and rounded < live:
                 fail(f"churn/{row['method']}: live rounded to chunks {rounded} < live {live}")
-        if row["method"] == "stream_ordered_bounded":
-            moved = row.get("chunks_moved_per_replay")
-            if not (isinstance(moved, (int, float)) and moved >= 0):
-                fail(f"churn/stream_ordered_bounded: chunks_moved_per_replay {moved!r}")
+            for key in ("chunk_mappings_per_replay", "chunk_mappings_in_warmup"):
+                value = row.get(key)
+                if isinstance(value, (int, float)) and value < 0:
+                    fail(f"churn/{row['method']}: {key} {value!r}")
     for row in suites.get("growth", {}).get("rows", []):
         for key in ("bytes_copied", "peak_bytes"):
             if not isinstance(row.get(key), (int, float)):

@@ -9,10 +9,12 @@
 //
 // stream_ordered_resource has two rows: unbounded, and with footprint_limit set as a user
 // would to stay within the fragmentation target. Each keeps its cache across replays, as
-// a pool does: its peak is over every replay, warm-up included. A separate replay on a
-// fresh resource with the row's options measures what trim() gives back: the random part
-// of the trace, then trim(), then what stays mapped against the live blocks rounded up to
-// the resource's smallest chunk (the target: what vmm_resource would map for them).
+// a pool does: its peak is over every replay, warm-up included, and so are the mappings
+// it makes (new chunks, and alias ranges for the bounded row), which it reports per timed
+// replay (the median) and for the warm-up. A separate replay on a fresh resource with the
+// row's options measures what trim() gives back: the random part of the trace, then
+// trim(), then what stays mapped against the live blocks rounded up to the resource's
+// smallest chunk (the target: what vmm_resource would map for them).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -99,6 +101,7 @@ after_trim measure_trim(const std::shared_ptr<backend>& driver,
   result.live_bytes = stats.live_bytes;
   result.mapped_bytes = stats.mapped_bytes;
   for (const allocation_info& chunk : mapping_registry::global().live(&resource)) {
+    if (chunk.aliased) continue;  // an alias range: memory the chunks hold
     result.largest_chunk = std::max(result.largest_chunk, chunk.mapped_bytes);
     ++result.chunks;
   }
@@ -132,28 +135,58 @@ auto trace_replayer(const churn_trace& trace, Allocate allocate, Release release
   };
 }
 
+// Chunks a pool mapped: new ones, and chunks mapped again in alias ranges. Each is one map
+// and one access grant, the costly part of growth on a GPU.
+std::uint64_t chunk_mappings(const stream_ordered_stats& stats) {
+  return stats.chunks_mapped + stats.alias_chunks_mapped;
+}
+
 // A stream_ordered_resource's method: replays on `stream`, then `finish_replay` (on the
-// GPU: waits for the stream, as cudaMallocAsync's row does), both timed. Adds the replays
-// it runs, warm-up included, to `*replays_run` when given.
+// GPU: waits for the stream, as cudaMallocAsync's row does), both timed. Appends the chunk
+// mappings each run made to `mappings_per_run` (warm-up runs first).
 timed_method pooled_replayer(const churn_trace& trace, stream_ordered_resource& pool,
                              stream_view stream, const std::function<void()>& finish_replay,
-                             std::size_t* replays_run = nullptr) {
+                             std::vector<std::uint64_t>& mappings_per_run) {
   return [replay = trace_replayer(
               trace, [&pool, stream](std::size_t bytes) { return pool.allocate(bytes, stream); },
               [&pool, stream](void* pointer, std::size_t bytes) {
                 pool.deallocate(pointer, bytes, stream);
               }),
-          &finish_replay, replays_run](std::size_t replays) mutable {
-    if (replays_run != nullptr) *replays_run += replays;
-    return seconds_to_run([&] {
+          &finish_replay, &pool, &mappings_per_run](std::size_t replays) mutable {
+    const std::uint64_t before = chunk_mappings(pool.stats());
+    const double seconds = seconds_to_run([&] {
       replay(replays);
       finish_replay();
     });
+    mappings_per_run.push_back(chunk_mappings(pool.stats()) - before);
+    return seconds;
   };
 }
 
+// The median of the mappings per run after the warm-up, and their sum in the warm-up.
+struct mapping_counts {
+  double per_timed_replay = 0;
+  std::uint64_t in_warmup = 0;
+};
+mapping_counts count_mappings(const std::vector<std::uint64_t>& per_run, std::size_t warmup) {
+  mapping_counts counts;
+  std::vector<std::uint64_t> timed;
+  for (std::size_t i = 0; i < per_run.size(); ++i) {
+    if (i < warmup) {
+      counts.in_warmup += per_run[i];
+    } else {
+      timed.push_back(per_run[i]);
+    }
+  }
+  if (!timed.empty()) {
+    std::sort(timed.begin(), timed.end());
+    counts.per_timed_replay = static_cast<double>(timed[timed.size() / 2]);
+  }
+  return counts;
+}
+
 std::vector<metric> pooled_metrics(const stream_ordered_stats& stats, const churn_trace& trace,
-                                   const after_trim& trimmed) {
+                                   const after_trim& trimmed, const mapping_counts& mappings) {
   const auto peak = static_cast<double>(stats.peak_mapped_bytes);
   return {
       fragmentation(peak, trace),
@@ -162,7 +195,10 @@ std::vector<metric> pooled_metrics(const stream_ordered_stats& stats, const chur
        static_cast<double>(trimmed.mapped_bytes)},
       {"live_at_trim", "live then", metric_kind::bytes, static_cast<double>(trimmed.live_bytes)},
       {"live_rounded_to_chunks", "live rounded", metric_kind::bytes,
-       static_cast<double>(trimmed.live_rounded_to_chunks)}};
+       static_cast<double>(trimmed.live_rounded_to_chunks)},
+      {"chunk_mappings_per_replay", "maps/replay", metric_kind::count, mappings.per_timed_replay},
+      {"chunk_mappings_in_warmup", "maps warm-up", metric_kind::count,
+       static_cast<double>(mappings.in_warmup)}};
 }
 
 // `method`'s median over `other`'s, when both rows are there.
@@ -228,7 +264,8 @@ suite_result run_churn_suite(suite_context& context) {
   bounded_options.footprint_limit = bounded_footprint_limit;
   stream_ordered_resource pooled(context.vmm_backend, pooled_options);
   stream_ordered_resource bounded(context.vmm_backend, bounded_options);
-  std::size_t bounded_replays = 0;
+  std::vector<std::uint64_t> pooled_mappings;
+  std::vector<std::uint64_t> bounded_mappings;
   vmm_resource resource(context.vmm_backend);
   raw_sequence raw(driver, resolve_options(vmm_options{}, driver));
 
@@ -273,12 +310,12 @@ suite_result run_churn_suite(suite_context& context) {
   if (context.on_gpu)
     finish_replay = [&driver, pool_stream] { driver.synchronize_stream(pool_stream); };
   methods.push_back({"stream_ordered_resource", "stream_ordered_resource (one stream)",
-                     pooled_replayer(trace, pooled, pool_stream, finish_replay)});
+                     pooled_replayer(trace, pooled, pool_stream, finish_replay, pooled_mappings)});
   methods.push_back(
       {"stream_ordered_bounded",
        fmt::format("stream_ordered_resource (footprint_limit {:.2f}; one stream)",
                    bounded_footprint_limit),
-       pooled_replayer(trace, bounded, pool_stream, finish_replay, &bounded_replays)});
+       pooled_replayer(trace, bounded, pool_stream, finish_replay, bounded_mappings)});
 
 #if VMM_PMR_BENCH_WITH_CUDART
   std::optional<cudart::warm_default_pool> pool;
@@ -360,10 +397,9 @@ suite_result run_churn_suite(suite_context& context) {
       measure_trim(context.vmm_backend, pooled_options, trace, settings.operations, pool_stream);
   const after_trim bounded_trimmed =
       measure_trim(context.vmm_backend, bounded_options, trace, settings.operations, pool_stream);
-  const double bounded_moves_per_replay =
-      bounded_replays == 0
-          ? 0.0
-          : static_cast<double>(bounded_stats.chunks_moved) / static_cast<double>(bounded_replays);
+  const mapping_counts pooled_counts = count_mappings(pooled_mappings, settings.sampling.warmup);
+  const mapping_counts bounded_counts =
+      count_mappings(bounded_mappings, settings.sampling.warmup);
   const auto raw_peak = static_cast<double>(
       trace.peak_live_rounded([&](std::size_t bytes) { return raw.rounded(bytes); }));
   for (result_row& row : result.rows) {
@@ -372,11 +408,9 @@ suite_result run_churn_suite(suite_context& context) {
     } else if (row.method == "raw_sequence") {
       row.metrics = {fragmentation(raw_peak, trace), peak_held(raw_peak)};
     } else if (row.method == "stream_ordered_resource") {
-      row.metrics = pooled_metrics(pooled_stats, trace, pooled_trimmed);
+      row.metrics = pooled_metrics(pooled_stats, trace, pooled_trimmed, pooled_counts);
     } else if (row.method == "stream_ordered_bounded") {
-      row.metrics = pooled_metrics(bounded_stats, trace, bounded_trimmed);
-      row.metrics.push_back({"chunks_moved_per_replay", "moved/replay", metric_kind::factor,
-                             bounded_moves_per_replay});
+      row.metrics = pooled_metrics(bounded_stats, trace, bounded_trimmed, bounded_counts);
     }
 #if VMM_PMR_BENCH_WITH_CUDART
     if (row.method == "cudaMallocAsync") {
@@ -410,10 +444,13 @@ suite_result run_churn_suite(suite_context& context) {
       pooled_note("stream_ordered_bounded", bounded_stats, trace, bounded_trimmed,
                   median_ratio(result.rows, "stream_ordered_bounded", "cudaMallocAsync")));
   result.notes.push_back(fmt::format(
-      "stream_ordered_bounded: footprint_limit {:.2f}; chunks moved per replay = chunks_moved / "
-      "the {} replays the row ran, warm-up included ({} chunks, {} moved in all)",
-      bounded_footprint_limit, bounded_replays, bounded_stats.chunks_moved,
-      format_bytes(static_cast<std::size_t>(bounded_stats.bytes_moved))));
+      "maps/replay: chunks the pool mapped in a timed replay (the median; new chunks, and "
+      "chunks mapped again in alias ranges: a map and an access grant each); maps warm-up: in "
+      "the {} warm-up replay(s). stream_ordered_bounded now holds {} alias range(s) mapping {} "
+      "({} made, {} reused whole, {} retired)",
+      settings.sampling.warmup, bounded_stats.alias_ranges,
+      format_bytes(bounded_stats.alias_bytes), bounded_stats.alias_ranges_made,
+      bounded_stats.alias_reuses, bounded_stats.alias_ranges_retired));
   if (stats.peak_bytes != trace.peak_live_bytes) {
     result.notes.push_back(fmt::format(
         "inconsistent: vmm_resource's peak live bytes ({}) differ from the trace's ({})",

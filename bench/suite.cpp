@@ -30,7 +30,7 @@ const std::array<suite_entry, 4> catalog = {{
      "operation and fragmentation = peak memory mapped / peak bytes live (requested). Rows: "
      "vmm_resource and the raw backend sequence (the baseline); stream_ordered_resource on "
      "one stream, its cache kept across replays, in two rows: unbounded, and with "
-     "footprint_limit 1.09 and its chunks moved per replay (targets of both, issue 4: per "
+     "footprint_limit 1.09, each with the chunks it maps per replay (targets of both, issue 4: per "
      "operation ≤ 0.2 × cudaMallocAsync's, fragmentation ≤ 1.10, and after trim() at the "
      "end of the trace's random part mapped ≤ the live blocks each rounded up to the "
      "smallest chunk); on the GPU cudaMallocAsync "

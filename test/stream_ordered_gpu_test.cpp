@@ -167,12 +167,14 @@ TEST_CASE("during a graph capture the stream reuses its blocks and trim refuses"
 
 // Sixteen 2 MiB blocks, every other one freed: the free chunks lie between live ones,
 // where no larger request fits. With footprint_limit 1.0 a 16 MiB request must be served
-// by moving those chunks (the footprint is at its peak already) -- when they may move.
+// by mapping those chunks again, back to back (an alias range: the footprint is at its
+// peak already) -- when they are free for the requesting stream.
 namespace {
 constexpr std::size_t chunk_bytes = std::size_t{2} << 20;
 constexpr std::size_t chunk_words = chunk_bytes / sizeof(std::uint32_t);
 constexpr int interleaved_blocks = 16;
-constexpr std::size_t window_bytes = std::size_t{16} << 20;
+constexpr std::size_t range_bytes = std::size_t{16} << 20;
+constexpr std::size_t range_words = range_bytes / sizeof(std::uint32_t);
 
 std::array<void*, interleaved_blocks> allocate_chunks(vmm_pmr::stream_ordered_resource& resource,
                                                       vmm_pmr::stream_view stream) {
@@ -189,63 +191,88 @@ vmm_pmr::stream_ordered_options bounded_to_peak() {
 }
 }  // namespace
 
-TEST_CASE("a bounded pool moves settled free chunks under live blocks a kernel is writing",
+TEST_CASE("a bounded pool maps free chunks again for a request, under blocks a kernel is writing",
           "[stream_ordered][gpu][footprint]") {
   auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, bounded_to_peak());
   std::array<void*, interleaved_blocks> blocks = allocate_chunks(resource, a);
-  for (int i = 0; i < interleaved_blocks; i += 2) resource.deallocate(blocks[i], chunk_bytes, a);
-  resource.settle(a);  // the frees are done on a: the chunks may move
-  // Meanwhile the live blocks are being written, for longer than the move takes.
+  for (int i = 0; i < interleaved_blocks; i += 2) {
+    kernels::fill(as_words(blocks[i]), 0x1111, chunk_words, a);
+    resource.deallocate(blocks[i], chunk_bytes, a);
+  }
+  resource.settle(a);  // the frees are done on a: b may use the chunks
+  // Meanwhile the live blocks are being written, for longer than making the range takes.
   for (int i = 1; i < interleaved_blocks; i += 2) {
     kernels::fill_for(as_words(blocks[i]), 0xabc00000 + i, chunk_words, long_kernel_us, a);
   }
 
-  void* window = resource.allocate(window_bytes, b);
-  const vmm_pmr::stream_ordered_stats stats = resource.stats();
-  CHECK(stats.chunks_moved == interleaved_blocks / 2);
-  CHECK(stats.bytes_moved == window_bytes);
+  void* range = resource.allocate(range_bytes, b);
+  vmm_pmr::stream_ordered_stats stats = resource.stats();
+  CHECK(stats.alias_ranges_made == 1);
+  CHECK(stats.alias_chunks_mapped == interleaved_blocks / 2);
   CHECK(stats.mapped_bytes == interleaved_blocks * chunk_bytes);  // no new memory
   CHECK(stats.peak_mapped_bytes == interleaved_blocks * chunk_bytes);
-  // The moved memory is usable at its new address, and the live blocks kept their data.
-  kernels::fill(as_words(window), 0x600d, window_bytes / sizeof(std::uint32_t), b);
-  CHECK(kernels::count_mismatches(as_words(window), 0x600d, window_bytes / sizeof(std::uint32_t),
-                                  b) == 0);
+  // The range shows what the freed chunks held, takes new data, and the live blocks keep
+  // theirs.
+  CHECK(kernels::count_mismatches(as_words(range), 0x1111, range_words, b) == 0);
+  kernels::fill(as_words(range), 0x600d, range_words, b);
+  CHECK(kernels::count_mismatches(as_words(range), 0x600d, range_words, b) == 0);
   CHECK_NOTHROW(a.synchronize());
   for (int i = 1; i < interleaved_blocks; i += 2) {
     CHECK(kernels::count_mismatches(as_words(blocks[i]), 0xabc00000 + i, chunk_words, a) == 0);
-    resource.deallocate(blocks[i], chunk_bytes, a);
   }
-  resource.deallocate(window, window_bytes, b);
+
+  // The chunks at home hold what the range wrote: one memory at two addresses.
+  resource.deallocate(range, range_bytes, b);
+  resource.settle(b);
+  std::array<void*, interleaved_blocks / 2> homes{};
+  for (void*& home : homes) {
+    home = resource.allocate(chunk_bytes, a);
+    CHECK(kernels::count_mismatches(as_words(home), 0x600d, chunk_words, a) == 0);
+  }
+  // Free again, they serve the same request through the same range, with no driver call.
+  for (void* home : homes) resource.deallocate(home, chunk_bytes, a);
+  resource.settle(a);
+  void* again = resource.allocate(range_bytes, b);
+  stats = resource.stats();
+  CHECK(again == range);
+  CHECK(stats.alias_reuses == 1);
+  CHECK(stats.alias_chunks_mapped == interleaved_blocks / 2);
+  CHECK(kernels::count_mismatches(as_words(again), 0x600d, range_words, b) == 0);
+  resource.deallocate(again, range_bytes, b);
+  for (int i = 1; i < interleaved_blocks; i += 2) resource.deallocate(blocks[i], chunk_bytes, a);
 }
 
-TEST_CASE("a bounded pool never moves chunks a kernel may still be writing",
+TEST_CASE("a bounded pool never maps chunks a kernel may still be writing into another range",
           "[stream_ordered][gpu][footprint]") {
   auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, bounded_to_peak());
   std::array<void*, interleaved_blocks> blocks = allocate_chunks(resource, a);
-  // Freed on a while a kernel on a still writes them: moving them would make it fault.
+  // Freed on a while a kernel on a still writes them: b must not get them yet.
   for (int i = 0; i < interleaved_blocks; i += 2) {
     kernels::fill_for(as_words(blocks[i]), 7, chunk_words, long_kernel_us, a);
     resource.deallocate(blocks[i], chunk_bytes, a);
   }
 
-  void* window = resource.allocate(window_bytes, b);
-  CHECK_FALSE(a.idle());  // the kernel was still running when b grew
+  void* range = resource.allocate(range_bytes, b);
+  CHECK_FALSE(a.idle());  // the kernel was still running when b's request came
   const vmm_pmr::stream_ordered_stats stats = resource.stats();
-  CHECK(stats.chunks_moved == 0);
+  CHECK(stats.alias_ranges_made == 0);
   // The limit bends instead: new chunks for the whole request.
-  CHECK(stats.mapped_bytes == interleaved_blocks * chunk_bytes + window_bytes);
-  kernels::fill(as_words(window), 9, window_bytes / sizeof(std::uint32_t), b);
-  CHECK(kernels::count_mismatches(as_words(window), 9, window_bytes / sizeof(std::uint32_t), b) ==
-        0);
-  CHECK_NOTHROW(a.synchronize());  // no illegal address: nothing it wrote was unmapped
+  CHECK(stats.mapped_bytes == interleaved_blocks * chunk_bytes + range_bytes);
+  kernels::fill(as_words(range), 9, range_words, b);
+  CHECK(kernels::count_mismatches(as_words(range), 9, range_words, b) == 0);
+  CHECK_NOTHROW(a.synchronize());
+  for (int i = 0; i < interleaved_blocks; i += 2) {
+    // What a's kernel wrote is where it wrote it: b's block is other memory.
+    CHECK(kernels::count_mismatches(as_words(blocks[i]), 7, chunk_words, a) == 0);
+  }
   for (int i = 1; i < interleaved_blocks; i += 2) resource.deallocate(blocks[i], chunk_bytes, a);
-  resource.deallocate(window, window_bytes, b);
+  resource.deallocate(range, range_bytes, b);
 }
 
 TEST_CASE("many streams with kernels in flight each get exclusive memory",

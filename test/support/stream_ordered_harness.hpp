@@ -53,7 +53,8 @@ struct stream_ordered_harness {
   report_recorder reports;
 };
 
-// mapped == live blocks + cached, and the backend maps exactly what the resource says.
+// mapped == live blocks + cached, and the backend maps exactly what the resource says: its
+// chunks, and its alias ranges (which hold no physical memory of their own).
 // Physical bytes are left out when threads created and released memory concurrently:
 // counting_backend forgets a released handle after the release returns, by which time
 // another thread may have been given the same memfd number by create().
@@ -64,10 +65,11 @@ inline bool bytes_add_up(const stream_ordered_resource& resource,
   const stream_ordered_stats stats = resource.stats();
   const testing::live_objects live = counting.live();
   UNSCOPED_INFO("mapped " << stats.mapped_bytes << ", live blocks " << stats.live_block_bytes
-                          << ", cached " << stats.cached_bytes << "; backend mapped "
-                          << live.mapped_bytes << ", physical " << live.physical_bytes);
+                          << ", cached " << stats.cached_bytes << ", alias ranges "
+                          << stats.alias_bytes << "; backend mapped " << live.mapped_bytes
+                          << ", physical " << live.physical_bytes);
   return stats.mapped_bytes == stats.live_block_bytes + stats.cached_bytes &&
-         live.mapped_bytes == stats.mapped_bytes &&
+         live.mapped_bytes == stats.mapped_bytes + stats.alias_bytes &&
          (physical == physical_count::unreliable || live.physical_bytes == stats.mapped_bytes);
 }
 

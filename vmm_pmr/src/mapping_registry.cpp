@@ -8,21 +8,30 @@ namespace {
 
 constexpr std::size_t recently_freed_capacity = 1024;
 
-void count_allocation(allocation_stats& stats, std::size_t bytes, std::size_t mapped) {
+// An aliased entry maps memory another entry holds: it counts as an allocation, with no
+// bytes of its own.
+std::size_t counted_bytes(const allocation_info& info) {
+  return info.aliased ? 0 : info.requested_bytes;
+}
+std::size_t counted_mapped_bytes(const allocation_info& info) {
+  return info.aliased ? 0 : info.mapped_bytes;
+}
+
+void count_allocation(allocation_stats& stats, const allocation_info& info) {
   ++stats.live_count;
-  stats.live_bytes += bytes;
-  stats.live_mapped_bytes += mapped;
+  stats.live_bytes += counted_bytes(info);
+  stats.live_mapped_bytes += counted_mapped_bytes(info);
   ++stats.total_count;
-  stats.total_bytes += bytes;
+  stats.total_bytes += counted_bytes(info);
   stats.peak_count = std::max(stats.peak_count, stats.live_count);
   stats.peak_bytes = std::max(stats.peak_bytes, stats.live_bytes);
   stats.peak_mapped_bytes = std::max(stats.peak_mapped_bytes, stats.live_mapped_bytes);
 }
 
-void count_deallocation(allocation_stats& stats, std::size_t bytes, std::size_t mapped) {
+void count_deallocation(allocation_stats& stats, const allocation_info& info) {
   --stats.live_count;
-  stats.live_bytes -= bytes;
-  stats.live_mapped_bytes -= mapped;
+  stats.live_bytes -= counted_bytes(info);
+  stats.live_mapped_bytes -= counted_mapped_bytes(info);
 }
 
 }  // namespace
@@ -74,12 +83,13 @@ address mapping_registry::add(const void* owner, vmm_allocation allocation,
   e.info.owner = owner;
   e.info.compressed = description.compressed;
   e.info.imported = description.imported;
+  e.info.aliased = description.aliased;
 
   std::unique_lock lock(mutex_);
   e.info.sequence = next_sequence_++;
   owner_state& state = owners_[owner];
-  count_allocation(state.stats, e.info.requested_bytes, e.info.mapped_bytes);
-  count_allocation(totals_, e.info.requested_bytes, e.info.mapped_bytes);
+  count_allocation(state.stats, e.info);
+  count_allocation(totals_, e.info);
   entries_.emplace(base, std::move(e));
   return base;
 }
@@ -114,9 +124,8 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
   }
 
   auto node = entries_.extract(at);
-  count_deallocation(state->stats, node.mapped().info.requested_bytes,
-                     node.mapped().info.mapped_bytes);
-  count_deallocation(totals_, node.mapped().info.requested_bytes, node.mapped().info.mapped_bytes);
+  count_deallocation(state->stats, node.mapped().info);
+  count_deallocation(totals_, node.mapped().info);
   note_freed(*state, at);
   result.allocation = std::move(node.mapped().allocation);
   return result;
@@ -249,8 +258,8 @@ std::pair<std::vector<vmm_allocation>, leak_report> mapping_registry::release_al
       continue;
     }
     report.leaked.push_back(describe(it->second));
-    report.leaked_bytes += it->second.info.requested_bytes;
-    count_deallocation(totals_, it->second.info.requested_bytes, it->second.info.mapped_bytes);
+    report.leaked_bytes += counted_bytes(it->second.info);
+    count_deallocation(totals_, it->second.info);
     allocations.push_back(std::move(it->second.allocation));
     it = entries_.erase(it);
   }

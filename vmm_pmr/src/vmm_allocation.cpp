@@ -211,21 +211,4 @@ vmm_allocation vmm_allocation::split_tail(std::size_t chunks_kept) {
   return vmm_allocation({}, std::move(tail));
 }
 
-std::vector<physical_memory> vmm_allocation::take_physical_memory() noexcept {
-  std::vector<physical_memory> memory;
-  // Moving handles between vectors cannot fail once the room is there; without room,
-  // nothing is unmapped and the caller gets nothing (the chunks go with the allocation).
-  try {
-    memory.reserve(chunks_.size());
-  } catch (const std::bad_alloc&) {
-    return memory;
-  }
-  for (mapped_chunk& chunk : chunks_) {
-    chunk.map = mapping();  // unmaps
-    memory.push_back(std::move(chunk.memory));
-  }
-  chunks_.clear();
-  return memory;
-}
-
 }  // namespace vmm_pmr

@@ -23,8 +23,13 @@ class mapping {
  public:
   mapping() = default;
   mapping(backend& owner, address at, const physical_memory& memory, std::size_t offset,
+          std::size_t size)
+      : mapping(owner, at, memory.handle(), offset, size) {}
+  // A second mapping of memory that another object holds (the physical memory lives on
+  // until its last mapping is gone, whatever releases it first).
+  mapping(backend& owner, address at, physical_handle handle, std::size_t offset,
           std::size_t size) {
-    owner.map(at, size, offset, memory.handle());
+    owner.map(at, size, offset, handle);
     object_ = {owner, at, size};
   }
 

@@ -57,6 +57,9 @@ struct allocation_info {
   std::uint64_t sequence = 0;  // order of registration in its registry
   bool compressed = false;
   bool imported = false;
+  // Maps physical memory that another entry of the same owner holds (a bounded
+  // stream_ordered_resource's alias range): counted in no byte statistics.
+  bool aliased = false;
   std::vector<chunk_info> chunks;
   std::vector<reservation_info> reservations;  // back to back from base, covering the chunks
 };
@@ -68,6 +71,7 @@ struct allocation_description {
   memory_location location;
   bool compressed = false;
   bool imported = false;
+  bool aliased = false;  // see allocation_info::aliased
 };
 
 enum class removal_status : std::uint8_t {

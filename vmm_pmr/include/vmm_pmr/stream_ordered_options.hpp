@@ -31,17 +31,23 @@ struct stream_ordered_options {
   std::size_t min_chunk_size = 0;
   std::size_t max_chunk_size = 0;
 
-  // When set, the pool's footprint is bounded: growth that would make the mapped bytes
-  // exceed footprint_limit × the most bytes ever live (the request included; rounded up
-  // to a chunk) first moves free chunks from elsewhere in the reservation to where the
-  // request goes (unmapped there and mapped again: the physical memory is reused, not
-  // released and re-created), and maps new chunks only for what moving cannot provide.
-  // Only chunks whose frees have completed on their streams move (an event recorded and
-  // found complete: moving never blocks), and nothing moves while a stream captures; so
-  // the bound holds whenever enough free memory has settled, and is exceeded for a while
-  // otherwise rather than failing. Every chunk is then min_chunk_size (max_chunk_size is
-  // not used), so that any free chunk fits wherever memory is missing: growth costs one
-  // physical allocation per chunk. Must be a finite number ≥ 1.0. nullopt: unbounded.
+  // When set, the pool's footprint is bounded: a request no free block holds maps new
+  // memory only while the mapped bytes stay within footprint_limit × the most bytes ever
+  // live (the request included; rounded up to a chunk). Past that, free chunks from
+  // anywhere in the reservation are mapped a second time, back to back, where the request
+  // goes (an alias range: nothing is moved or unmapped, and the memory is the same), plus
+  // new chunks only for what free chunks cannot provide. A range is kept when its block is
+  // freed and serves the next request of its size whose chunks are all free, with no
+  // driver call, so a workload that repeats itself settles on its ranges and then makes
+  // no driver call at all. A range takes the chunks a free list would give the request's
+  // stream (its own, and those of streams whose work is known complete: settling asks
+  // their events, never waits; nothing of another stream during a graph capture), so the
+  // bound holds whenever enough free memory has settled, and is exceeded for a while
+  // otherwise rather than failing. Ranges map at most 4 × the pool's memory (the least
+  // recently used idle ones are unmapped first) and hold none of their own; trim() unmaps
+  // the idle ones. Every chunk is min_chunk_size (max_chunk_size is not used), so that any
+  // free chunk serves any range: growth costs one physical allocation per chunk. Must be a
+  // finite number ≥ 1.0. nullopt: unbounded.
   std::optional<double> footprint_limit;
 
   // When set, a deallocate() that leaves more than this many bytes cached gives whole

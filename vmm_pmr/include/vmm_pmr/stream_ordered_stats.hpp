@@ -1,7 +1,8 @@
 // Statistics of a stream_ordered_resource: its memory, and what served each request.
 //
 // Invariant (whenever no allocation is mid-growth): mapped_bytes == live_block_bytes +
-// cached_bytes, since every mapped byte belongs to exactly one block.
+// cached_bytes, since every mapped byte belongs to exactly one block (a chunk lent to an
+// alias range through the range's block). The backend maps mapped_bytes + alias_bytes.
 #pragma once
 
 #include <cstddef>
@@ -18,6 +19,10 @@ struct stream_ordered_stats {
   std::size_t live_block_bytes = 0;  // held by live blocks (requests rounded to block sizes)
   std::size_t cached_bytes = 0;      // free blocks kept for reuse, on every stream
   std::size_t mapped_bytes = 0;      // physical memory mapped into the reservation
+  // With footprint_limit: alias ranges (free chunks mapped a second time where a request
+  // needed them) and the addresses they map; they hold no memory of their own.
+  std::size_t alias_ranges = 0;
+  std::size_t alias_bytes = 0;
   std::size_t reserved_bytes = 0;    // the reservation's size
   std::size_t chunk_count = 0;
   std::size_t peak_live_bytes = 0;
@@ -38,11 +43,14 @@ struct stream_ordered_stats {
   std::uint64_t grown_allocations = 0;
   std::uint64_t chunks_mapped = 0;
   std::uint64_t chunks_released = 0;
-  // Free chunks moved to where a request went, to keep the footprint within
-  // stream_ordered_options::footprint_limit (each: one unmap, one map, access granted).
-  std::uint64_t chunks_moved = 0;
-  std::uint64_t bytes_moved = 0;
   std::uint64_t bytes_released = 0;
+  // Alias ranges, to keep the footprint within stream_ordered_options::footprint_limit:
+  // made (alias_chunks_mapped counts their mappings: one map and an access grant each),
+  // reused whole by a later request (no driver call), and unmapped again (retired).
+  std::uint64_t alias_ranges_made = 0;
+  std::uint64_t alias_chunks_mapped = 0;
+  std::uint64_t alias_reuses = 0;
+  std::uint64_t alias_ranges_retired = 0;
   std::uint64_t trims = 0;  // trim() calls and automatic trims that released memory
   std::uint64_t deallocation_errors = 0;
 
@@ -62,7 +70,7 @@ struct stream_usage {
 
 // "2 live (3 MiB), 1 MiB cached, 4 MiB mapped in 2 chunks of 160 GiB reserved; peak 3 MiB
 // live, 4 MiB mapped; 10 allocations (8 same-stream, 0 settled, 0 completed, 1 waited, 1 new
-// chunk), 0 released, 0 bad deallocations".
+// chunk), 0 released, 0 bad deallocations", with the alias ranges when there are any.
 std::string to_string(const stream_ordered_stats& stats);
 
 }  // namespace vmm_pmr

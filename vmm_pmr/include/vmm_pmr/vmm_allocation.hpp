@@ -104,10 +104,6 @@ class vmm_allocation {
   // destruction unmaps and releases them; the reservations stay. Throws std::bad_alloc
   // before changing anything when the list cannot be made.
   vmm_allocation split_tail(std::size_t chunks_kept);
-  // Unmaps every chunk and hands back its physical memory, to be mapped elsewhere (the
-  // reservations stay). An unmap that fails is reported as a cleanup error, like any
-  // other (cleanup_errors.hpp); the memory is handed back all the same.
-  std::vector<physical_memory> take_physical_memory() noexcept;
 
  private:
   std::vector<address_range> ranges_;

@@ -25,12 +25,14 @@
 namespace vmm_pmr::detail {
 
 struct stream_state;
+struct alias_range;
 
 enum class block_state : std::uint8_t {
   live,      // handed out by allocate()
   free,      // in a free list (its stream's, or the settled one)
   cached,    // in its stream's exact-size cache: free, not yet merged with neighbours
   reserved,  // free, set aside by an allocation that is mapping the chunk after it
+  lent,      // a whole chunk whose memory an alias range in use holds (alias_range.hpp)
 };
 
 struct block {
@@ -38,11 +40,15 @@ struct block {
   std::size_t size = 0;
   block_state state = block_state::free;
   // live: the stream that allocated it. Otherwise the stream whose work may still use
-  // it (the one it was freed on), or nullptr when no stream may: "settled".
+  // it (the one it was freed on), or nullptr when no stream may: "settled". A lent
+  // chunk keeps the stream and free_sequence it had when it was lent.
   stream_state* stream = nullptr;
   // Free blocks: when it was freed (the pool's deallocation counter); an event recorded
   // on `stream` after that covers it.
   std::uint64_t free_sequence = 0;
+  // The alias range this block occupies whole (live or cached), or null: blocks in the
+  // pool's chunks.
+  alias_range* alias = nullptr;
   std::size_t requested = 0;  // live: the bytes asked for
   block* next_cached = nullptr;
   // free: the neighbours in its free list's bin.

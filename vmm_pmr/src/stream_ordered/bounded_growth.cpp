@@ -1,22 +1,20 @@
 // Growth under a footprint limit (stream_ordered_options::footprint_limit).
 //
 // Fragmentation is free memory in pieces too small for the request at hand. VMM lets the
-// pool mend it: a free chunk anywhere in the reservation can be unmapped and its
-// physical memory mapped again where the request goes. Every chunk of a bounded pool is
-// min_chunk_size, so any free chunk fills any missing one.
+// pool mend it without moving or unmapping anything: free chunks from anywhere in the
+// reservation are mapped a second time, back to back, where the request goes (an alias
+// range, alias_range.hpp). Every chunk of a bounded pool is min_chunk_size, so any free
+// chunk serves any range.
 //
-// A request no free block holds goes to a window: a stretch of the reservation made of
-// free blocks it may use (its stream's or settled) and holes, chosen to need the fewest
-// chunks mapped. New chunks fill them while the footprint stays within the limit; past
-// it, free chunks are moved there instead, taken from the smallest free blocks first
-// (they serve the fewest requests). Only settled chunks move: unmapping is not
-// stream-ordered, so no stream may still use them; settling asks the streams' events and
-// never waits. Nothing moves while a stream captures a graph. What cannot be moved is
-// mapped new: the limit bends rather than fail a request.
-//
-// A move costs about one unmap, one map and one access grant per chunk (about 35 µs on
-// an H100; DESIGN.md): the window is chosen to need few, and moving starts only at the
-// limit.
+// A request that no free block holds is served by, in order:
+//   1. an idle alias range of exactly its chunks, all free for its stream: no driver call;
+//   2. a window: a stretch of the reservation made of free blocks it may use and holes,
+//      chosen to need the fewest new chunks, when mapping them stays within the limit;
+//   3. past the limit, after settling what other streams' completed work freed: a new
+//      alias range of free chunks the stream may use (those a free list would give it),
+//      plus new chunks for what is missing, when that maps less new memory than the
+//      window would; otherwise the window. The limit bends rather than fail a request
+//      when free chunks are short (still in use on other streams, or during a capture).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -119,57 +117,62 @@ std::optional<stream_ordered_pool::window_plan> stream_ordered_pool::plan_window
   return best;
 }
 
-std::pmr::vector<address> stream_ordered_pool::movable_chunks(const window_plan& plan,
-                                                              std::size_t wanted) {
-  struct candidate {
-    std::size_t run;  // the size of the free block holding it
-    address base;
+void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock,
+                                            stream_state& stream, std::size_t bytes,
+                                            std::size_t block_size, std::size_t alignment) {
+  // More than the reservation holds: nothing below can help.
+  if (block_size > space_.size()) throw no_room_for(block_size, alignment);
+  const auto reuse = [&]() -> void* {
+    block* taken = take_idle_alias_range(stream, block_size, alignment);
+    if (taken == nullptr) return nullptr;
+    ++stats_.alias_reuses;
+    hand_out(*taken, stream, bytes);
+    return reinterpret_cast<void*>(taken->base);
   };
-  std::pmr::vector<candidate> found(&bookkeeping_);
-  const auto& chunks = space_.chunks();
-  settled_.for_each([&](const block& b) {
-    for (auto chunk = chunks.lower_bound(b.base);
-         chunk != chunks.end() && chunk->first + chunk->second <= b.end(); ++chunk) {
-      const bool in_window =
-          chunk->first < plan.end_slot && chunk->first + chunk->second > plan.first_slot;
-      if (!in_window) found.push_back({b.size, chunk->first});
-    }
-  });
-  std::sort(found.begin(), found.end(), [](const candidate& a, const candidate& b) {
-    return a.run != b.run ? a.run < b.run : a.base > b.base;
-  });
-  std::pmr::vector<address> chosen(&bookkeeping_);
-  for (std::size_t i = 0; i < found.size() && i < wanted; ++i) chosen.push_back(found[i].base);
-  return chosen;
+  if (void* reused = reuse()) return reused;
+
+  const std::size_t chunk = settings_.min_chunk_size;
+  const std::size_t budget = footprint_budget(bytes);
+  const auto within_limit = [&](const window_plan& plan) {
+    return space_.mapped_bytes() + plan.missing * chunk <= budget;
+  };
+  std::optional<window_plan> plan = plan_window(stream, block_size, alignment);
+  if (plan && within_limit(*plan)) return grow_into_window(lock, stream, bytes, block_size, *plan);
+
+  // Past the limit. What other streams freed and their work has completed is free for
+  // this one too (no waiting: an event query each).
+  if (capturing_stream() == nullptr) {
+    settle_completed_streams();
+    if (void* reused = reuse()) return reused;
+  }
+  const std::size_t wanted = chunks_for(block_size);
+  make_room_for_alias_range(lock, wanted * chunk);  // may unlock: plan afresh below
+  plan = plan_window(stream, block_size, alignment);
+  if (plan && within_limit(*plan)) return grow_into_window(lock, stream, bytes, block_size, *plan);
+  std::pmr::vector<address> homes = usable_chunks(stream, wanted);
+  const std::size_t fresh = wanted - homes.size();
+  // A range would map at least as much new memory: the window is as good, and cheaper.
+  if (plan && plan->missing <= fresh) {
+    return grow_into_window(lock, stream, bytes, block_size, *plan);
+  }
+  if (void* served =
+          allocate_in_new_alias_range(lock, stream, bytes, alignment, std::move(homes), fresh)) {
+    return served;
+  }
+  // No hole holds the range: the window, if there is one, maps what is missing.
+  if (!plan) throw no_room_for(block_size, alignment);
+  return grow_into_window(lock, stream, bytes, block_size, *plan);
 }
 
-void* stream_ordered_pool::allocate_in_window(std::unique_lock<spin_lock>& lock,
-                                              stream_state& stream, std::size_t bytes,
-                                              std::size_t block_size, std::size_t alignment) {
+void* stream_ordered_pool::grow_into_window(std::unique_lock<spin_lock>& lock,
+                                            stream_state& stream, std::size_t bytes,
+                                            std::size_t block_size, const window_plan& plan) {
   const std::size_t chunk = settings_.min_chunk_size;
-  std::optional<window_plan> plan = plan_window(stream, block_size, alignment);
-  if (!plan) throw no_room_for(block_size, alignment);
-
-  // Past the limit: settle what has completed, plan again (settled blocks are usable),
-  // and take free chunks to move.
-  std::pmr::vector<address> sources(&bookkeeping_);
-  const std::size_t budget = footprint_budget(bytes);
-  if (plan->missing > 0 && space_.mapped_bytes() + plan->missing * chunk > budget &&
-      capturing_stream() == nullptr) {
-    settle_completed_streams();
-    plan = plan_window(stream, block_size, alignment);
-    assert(plan);  // settling only makes more blocks usable: the first window still fits
-    const std::size_t after = space_.mapped_bytes() + plan->missing * chunk;
-    if (after > budget) {
-      sources =
-          movable_chunks(*plan, std::min(plan->missing, (after - budget + chunk - 1) / chunk));
-    }
-  }
-  const address start = plan->start;
+  const address start = plan.start;
   const address end = start + block_size;
 
   // Set aside, under the lock: the window's free blocks (their parts outside it stay
-  // free), its holes, and the chunks to move.
+  // free) and its holes.
   std::pmr::vector<block*> window_blocks(&bookkeeping_);
   blocks_.for_each([&](block& b) {
     if (b.end() > start && b.base < end) window_blocks.push_back(&b);
@@ -191,46 +194,22 @@ void* stream_ordered_pool::allocate_in_window(std::unique_lock<spin_lock>& lock,
   }
   std::pmr::vector<address> targets(&bookkeeping_);
   for (const auto& [hole_base, hole_size] : space_.holes()) {
-    const address low = std::max(hole_base, plan->first_slot);
-    const address high = std::min(hole_base + hole_size, plan->end_slot);
+    const address low = std::max(hole_base, plan.first_slot);
+    const address high = std::min(hole_base + hole_size, plan.end_slot);
     for (address slot = low; slot < high; slot += chunk) targets.push_back(slot);
   }
   for (const address slot : targets) space_.take(slot, chunk);
-  for (const address source : sources) cut_out_chunk(source, chunk);
 
-  // The driver's part, without the lock: unmap the chunks to move, map them (and new
-  // ones for the rest) in the window's holes, grant access once per run.
+  // The driver's part, without the lock: map new chunks in the window's holes, grant
+  // access once per run.
   lock.unlock();
-  std::vector<bool> source_reusable(sources.size(), true);
   std::vector<address> registered;
-  std::size_t removed = 0;  // sources taken out of the registry (the rest are still mapped)
-  std::size_t moved = 0;
   try {
-    std::vector<physical_memory> memory;
-    memory.reserve(sources.size());
-    for (std::size_t i = 0; i < sources.size(); ++i, removed = i) {
-      const std::size_t failures_before = cleanup_error_count();
-      removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(sources[i]), chunk);
-      if (outcome.status != removal_status::removed) {
-        report_cleanup_error(fmt::format("move chunk {:#x}", sources[i]),
-                             error("the mapping registry no longer knew the chunk"));
-      }
-      std::vector<physical_memory> taken = outcome.allocation.take_physical_memory();
-      // A range that may still be mapped is never mapped over (see release_free_chunks),
-      // and its memory is not mapped anywhere else: a stale pointer into the old range
-      // would write into whatever block it backed there. It is released instead.
-      source_reusable[i] = cleanup_error_count() == failures_before;
-      if (!source_reusable[i]) continue;
-      for (physical_memory& backing : taken) memory.push_back(std::move(backing));
-    }
-    moved = std::min(memory.size(), targets.size());
     std::vector<mapped_chunk> built;
     built.reserve(targets.size());
-    for (std::size_t i = 0; i < targets.size(); ++i) {
-      physical_memory backing = i < memory.size()
-                                    ? std::move(memory[i])
-                                    : physical_memory(driver_, chunk, settings_.properties);
-      mapping mapped(driver_, targets[i], backing, 0, chunk);
+    for (const address slot : targets) {
+      physical_memory backing(driver_, chunk, settings_.properties);
+      mapping mapped(driver_, slot, backing, 0, chunk);
       built.push_back({std::move(backing), std::move(mapped)});
     }
     for (std::size_t run = 0; run < targets.size();) {
@@ -247,42 +226,23 @@ void* stream_ordered_pool::allocate_in_window(std::unique_lock<spin_lock>& lock,
     }
   } catch (...) {
     // What was mapped here goes (its destructors unmapped and released it, or the
-    // registry's entries do); the moved chunks' memory went with it.
+    // registry's entries do).
     for (const address base : registered) {
       registry_.remove(owner_, reinterpret_cast<void*>(base), chunk).allocation = vmm_allocation();
     }
     lock.lock();
     for (const address slot : targets) space_.give_back(slot, chunk);
-    for (std::size_t i = 0; i < removed; ++i) {
-      if (source_reusable[i]) space_.give_back(sources[i], chunk);
-    }
-    stats_.chunks_released += removed;
-    stats_.bytes_released += removed * chunk;
-    // Sources still registered are still mapped: free chunks again, as they were.
-    for (std::size_t i = removed; i < sources.size(); ++i) {
-      space_.add_chunk(sources[i], chunk);
-      stats_.cached_bytes += chunk;
-      release_into(blocks_.insert({.base = sources[i], .size = chunk, .stream = nullptr}), nullptr);
-    }
     for (block* b : window_blocks) release_into(*b, b->stream);
     throw;
   }
   lock.lock();
 
-  for (std::size_t i = 0; i < sources.size(); ++i) {
-    if (source_reusable[i]) space_.give_back(sources[i], chunk);
-  }
-  // Sources whose memory could not be handed over (no room to list it) were released.
-  stats_.chunks_released += sources.size() - moved;
-  stats_.bytes_released += (sources.size() - moved) * chunk;
-  stats_.chunks_moved += moved;
-  stats_.bytes_moved += moved * chunk;
-  stats_.chunks_mapped += targets.size() - moved;
+  stats_.chunks_mapped += targets.size();
   stats_.cached_bytes += targets.size() * chunk;
   ++stats_.grown_allocations;
   for (const address slot : targets) {
     space_.add_chunk(slot, chunk);
-    // Fresh (or moved, settled) memory: no stream may be using it here.
+    // Fresh memory: no stream may be using it here.
     blocks_.insert(
         {.base = slot, .size = chunk, .state = block_state::reserved, .stream = nullptr});
   }

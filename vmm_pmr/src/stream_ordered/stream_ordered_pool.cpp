@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cassert>
 #include <exception>
+#include <iterator>
 #include <utility>
 
 #include "size_classes.hpp"
@@ -88,7 +89,7 @@ void* stream_ordered_pool::allocate(std::size_t bytes, std::size_t block_size,
       return reinterpret_cast<void*>(cached->base);
     }
     try {
-      if (bounded()) return allocate_in_window(lock, state, bytes, block_size, alignment);
+      if (bounded()) return allocate_bounded(lock, state, bytes, block_size, alignment);
       return allocate_by_growing(lock, state, bytes, block_size, alignment);
     } catch (const out_of_memory&) {
       if (attempt > 0) throw;
@@ -359,6 +360,10 @@ void* stream_ordered_pool::allocate_by_growing(std::unique_lock<spin_lock>& lock
 // later, while leaving it apart would split free space between two lists and force
 // growth where one merged block would have served.
 void stream_ordered_pool::release_into(block& b, stream_state* stream) {
+  if (b.alias != nullptr) {
+    return_alias_range(b, stream);
+    return;
+  }
   b.state = block_state::free;
   b.stream = stream;
   free_list& list = list_of(stream);
@@ -453,7 +458,12 @@ free_outcome stream_ordered_pool::diagnose_bad_free(address at, const block* fou
     }
     return outcome;
   }
-  outcome.problem = space_.contains(at) ? bad_free::unmapped_pointer : bad_free::unknown_pointer;
+  const bool in_idle_range = std::any_of(aliases_.begin(), aliases_.end(), [&](const alias_range& r) {
+    return at >= r.base && at - r.base < r.homes.size() * settings_.min_chunk_size;
+  });
+  outcome.problem = in_idle_range        ? bad_free::inside_free_block
+                    : space_.contains(at) ? bad_free::unmapped_pointer
+                                          : bad_free::unknown_pointer;
   return outcome;
 }
 
@@ -564,7 +574,7 @@ void stream_ordered_pool::cut_out_chunk(address base, std::size_t size) {
 
 std::size_t stream_ordered_pool::release_free_chunks(std::unique_lock<spin_lock>& lock,
                                                      std::size_t bytes_to_keep) {
-  std::pmr::vector<std::pair<address, std::size_t>> released(&bookkeeping_);
+  address_list releasing(&bookkeeping_);
   std::size_t released_bytes = 0;
   std::pmr::vector<std::pair<address, std::size_t>> chunks(space_.chunks().rbegin(),
                                                            space_.chunks().rend(), &bookkeeping_);
@@ -574,34 +584,32 @@ std::size_t stream_ordered_pool::release_free_chunks(std::unique_lock<spin_lock>
     }
     if (!chunk_is_free(base, size, true)) continue;
     cut_out_chunk(base, size);
-    released.emplace_back(base, size);
+    releasing.emplace_back(base, size);
     released_bytes += size;
   }
-  if (released.empty()) return 0;
-
-  // Made under the lock: bookkeeping_ is not thread-safe (ThreadSanitizer caught this
-  // vector being allocated from it while another thread allocated under the lock).
-  std::pmr::vector<bool> reusable(released.size(), true, &bookkeeping_);
-  lock.unlock();
-  for (std::size_t i = 0; i < released.size(); ++i) {
-    const auto [base, size] = released[i];
-    const std::size_t failures_before = cleanup_error_count();
-    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
-    if (outcome.status != removal_status::removed) {
-      report_cleanup_error(fmt::format("release chunk {:#x} ({})", base, format_bytes(size)),
-                           error("the mapping registry no longer knew the chunk"));
+  if (releasing.empty()) return 0;
+  // Idle alias ranges that map a released chunk go first. A settled free chunk says that
+  // the work of the range's last user is complete: its free gave the chunk that user's
+  // stream, and only an event recorded after it settles the chunk.
+  address_list retiring(&bookkeeping_);
+  std::pmr::vector<address> released_homes(&bookkeeping_);
+  for (const auto& [base, size] : releasing) released_homes.push_back(base);
+  std::sort(released_homes.begin(), released_homes.end());
+  for (auto range = aliases_.begin(); range != aliases_.end();) {
+    const bool maps_released = std::any_of(range->homes.begin(), range->homes.end(),
+                                           [&](address home) {
+                                             return std::binary_search(released_homes.begin(),
+                                                                       released_homes.end(), home);
+                                           });
+    auto next = std::next(range);
+    if (maps_released) {
+      assert(range->user == nullptr);  // a range in use holds its chunks: none is free
+      retire(range, retiring);
     }
-    // Unmaps and releases; the handles report their own failures.
-    outcome.allocation = vmm_allocation();
-    // A range that may still be mapped would make every later map into it fail: it is
-    // left out of the holes for good (the cleanup report says why).
-    reusable[i] = cleanup_error_count() == failures_before;
+    range = next;
   }
-  lock.lock();
-  for (std::size_t i = 0; i < released.size(); ++i) {
-    if (reusable[i]) space_.give_back(released[i].first, released[i].second);
-  }
-  stats_.chunks_released += released.size();
+  unmap_retired(lock, retiring, releasing);
+  stats_.chunks_released += releasing.size();
   stats_.bytes_released += released_bytes;
   ++stats_.trims;
   return released_bytes;
@@ -631,6 +639,17 @@ std::size_t stream_ordered_pool::trim(std::size_t bytes_to_keep) {
       waits.push_back({stream, stream->event_covers});
     }
   }
+  // And the last users of idle alias ranges, which trim unmaps too.
+  for (const alias_range& range : aliases_) {
+    stream_state* stream = range.user == nullptr ? range.last_stream : nullptr;
+    if (stream == nullptr || std::any_of(waits.begin(), waits.end(), [&](const pending_wait& w) {
+          return w.stream == stream;
+        })) {
+      continue;
+    }
+    record_frees(*stream);
+    waits.push_back({stream, stream->event_covers});
+  }
   if (!waits.empty()) {
     lock.unlock();
     for (const pending_wait& wait : waits) wait.stream->done.synchronize();
@@ -639,6 +658,16 @@ std::size_t stream_ordered_pool::trim(std::size_t bytes_to_keep) {
       if (wait.stream->event_covers == wait.covers) wait.stream->event_complete = true;
       settle_covered(*wait.stream, wait.covers);
     }
+  }
+  address_list retiring(&bookkeeping_);
+  for (auto range = aliases_.begin(); range != aliases_.end();) {
+    auto next = std::next(range);
+    if (range->user == nullptr && alias_range_done(*range)) retire(range, retiring);
+    range = next;
+  }
+  if (!retiring.empty()) {
+    address_list no_chunks(&bookkeeping_);
+    unmap_retired(lock, retiring, no_chunks);
   }
   return release_free_chunks(lock, bytes_to_keep);
 }
@@ -676,6 +705,13 @@ std::vector<leaked_block> stream_ordered_pool::shut_down() {
   for (stream_state& stream : streams_) {
     if (!stream.free_blocks.empty()) busy.push_back(&stream);
   }
+  // Alias ranges are unmapped too: their last users' work is waited for first.
+  for (const alias_range& range : aliases_) {
+    if (range.user == nullptr && range.last_stream != nullptr &&
+        std::find(busy.begin(), busy.end(), range.last_stream) == busy.end()) {
+      busy.push_back(range.last_stream);
+    }
+  }
   std::vector<leaked_block> leaked;
   blocks_.for_each([&](const block& b) {
     if (b.state == block_state::live) leaked.push_back({b.base, b.requested, b.size});
@@ -710,6 +746,8 @@ stream_ordered_stats stream_ordered_pool::stats() const {
   stream_ordered_stats copy = stats_;
   copy.mapped_bytes = space_.mapped_bytes();
   copy.chunk_count = space_.chunks().size();
+  copy.alias_ranges = aliases_.size();
+  copy.alias_bytes = alias_bytes_;
   return copy;
 }
 

@@ -9,26 +9,31 @@
 //   5. blocks of A whose freeing has completed: an event recorded on A after the free,
 //      found complete, settles them;
 //   6. a block of A after making this stream wait for that event (cuStreamWaitEvent);
-//   7. a new chunk (growth), mapped outside the lock; with a footprint limit, free
-//      chunks are moved there first when new ones would pass the limit (bounded_growth.cpp);
+//   7. a new chunk (growth), mapped outside the lock; with a footprint limit, an idle alias
+//      range first, and past the limit a new alias range of free chunks mapped again
+//      where the request goes (bounded_growth.cpp, alias_ranges.cpp);
 //   8. trim (waiting for the streams that freed into free chunks), then 1-7 once more.
 // Steps 4-6 are skipped when this stream or A is capturing a graph.
 //
 // Invariants, under the lock:
-//   - the blocks tile the mapped chunks (plus nothing else): mapped = live + cached;
+//   - the blocks tile the mapped chunks, plus the alias ranges in use (one block each):
+//     mapped = live + cached, where a chunk lent to a range counts through the range's
+//     block (alias_range.hpp);
 //   - a free block is in exactly one list: its stream's cache or free list, or the
-//     settled list when its stream is null; reserved and live blocks are in none;
+//     settled list when its stream is null; reserved, lent and live blocks are in none,
+//     and so are the blocks of alias ranges, which only the exact-size caches hold;
 //   - two adjacent free blocks of one list are merged, except in the exact-size caches;
 //   - a block freed on A reaches another stream only through steps 3-6;
 //   - a free block with a stream is never unmapped: trim settles it first, by waiting
-//     for an event recorded on its stream after it was freed.
+//     for an event recorded on its stream after it was freed; an alias range is unmapped
+//     only once the work of its last user is known complete.
 // Driver calls for growth and release run without the lock: the address range (and the
 // free block before it, when the request extends one) is set aside under the lock
-// first; a bounded pool's growth sets aside its window's free blocks (reserved), its
-// holes and the chunks it moves (cut out: in no block and no hole until they are mapped
-// again or given back). Event calls (record, query, wait) are short and run under it;
-// waiting for an event (trim, settle) never does. The lock is a spin lock (spin_lock.hpp):
-// the hot path holds it for tens of nanoseconds.
+// first; a bounded pool's growth sets aside its window's free blocks (reserved) and its
+// holes, and a new alias range its addresses and the chunks it lends. Event calls
+// (record, query, wait) are short and run under it; waiting for an event (trim, settle)
+// never does. The lock is a spin lock (spin_lock.hpp): the hot path holds it for tens of
+// nanoseconds.
 #pragma once
 
 #include <cstddef>
@@ -41,6 +46,7 @@
 #include <vector>
 
 #include "address_space.hpp"
+#include "alias_range.hpp"
 #include "block.hpp"
 #include "free_lists.hpp"
 #include "node_pool.hpp"
@@ -91,7 +97,8 @@ struct pool_settings {
   std::size_t min_chunk_size = 0;
   std::size_t max_chunk_size = 0;
   std::optional<std::size_t> release_threshold;
-  std::optional<double> footprint_limit;  // chunks are then all min_chunk_size
+  std::optional<double> footprint_limit;  // chunks are then all min_chunk_size, and alias
+                                          // ranges are made past the limit
 };
 
 // Why a deallocate() was refused.
@@ -110,6 +117,9 @@ struct free_outcome {
   address block_base = 0;           // the block involved, if any
   std::size_t block_requested = 0;  // its requested bytes, when live
 };
+
+// Ranges of the reservation: (base, size).
+using address_list = std::pmr::vector<std::pair<address, std::size_t>>;
 
 struct leaked_block {
   address base = 0;
@@ -194,10 +204,48 @@ class stream_ordered_pool {
   // The window with the fewest missing chunks (the lowest among equals), or nullopt.
   std::optional<window_plan> plan_window(const stream_state& stream, std::size_t block_size,
                                          std::size_t alignment);
-  // Up to `wanted` chunks that lie wholly in settled free blocks outside the window.
-  std::pmr::vector<address> movable_chunks(const window_plan& plan, std::size_t wanted);
-  void* allocate_in_window(std::unique_lock<spin_lock>& lock, stream_state& stream,
-                           std::size_t bytes, std::size_t block_size, std::size_t alignment);
+  // A request no free block holds: an idle alias range, new chunks within the limit, or a
+  // new alias range past it (whichever maps the least new memory).
+  void* allocate_bounded(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                         std::size_t bytes, std::size_t block_size, std::size_t alignment);
+  // Maps new chunks into the window's holes and carves the request out of the window.
+  void* grow_into_window(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                         std::size_t bytes, std::size_t block_size, const window_plan& plan);
+
+  // ---- alias ranges: alias_ranges.cpp ----
+  // The chunks a block of `block_size` bytes takes in an alias range.
+  std::size_t chunks_for(std::size_t block_size) const noexcept;
+  // The free block that holds the whole chunk at `home` and that `stream` may use, or null.
+  block* usable_chunk(address home, const stream_state& stream);
+  // An idle range of exactly the request's chunks, all usable by `stream`, now in use by
+  // the returned (reserved) block; null when there is none. No driver call.
+  block* take_idle_alias_range(stream_state& stream, std::size_t block_size,
+                               std::size_t alignment);
+  // Up to `wanted` chunks whole in free blocks `stream` may use, those of the smallest
+  // free blocks first (they serve the fewest requests), the highest among equals.
+  std::pmr::vector<address> usable_chunks(const stream_state& stream, std::size_t wanted);
+  // Maps `homes` and `fresh` new chunks (mapped in the pool's chunks first) back to back
+  // in a new range, and hands it out. Null when no hole of the reservation holds it.
+  void* allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                                    std::size_t bytes, std::size_t alignment,
+                                    std::pmr::vector<address> homes, std::size_t fresh);
+  // Cuts the chunk at `home` out of the free block `holder` that holds it and marks it lent.
+  void lend_chunk(block& holder, address home);
+  // The block of a range in use, freed on `stream`: its chunks become free at their homes.
+  void return_alias_range(block& user, stream_state* stream);
+  // Whether the work of an idle range's last user is known complete (it may record and
+  // query an event, never wait).
+  bool alias_range_done(const alias_range& range);
+  // Takes the idle range out of aliases_ for unmapping, into `retiring`.
+  void retire(std::pmr::list<alias_range>::iterator range, address_list& retiring);
+  // Before a new range of `range_bytes`: retires idle ranges whose last user's work is
+  // done, the least recently used first, while the ranges would map more than their
+  // share of the pool's memory or no hole holds the range. Unmaps without the lock.
+  void make_room_for_alias_range(std::unique_lock<spin_lock>& lock, std::size_t range_bytes);
+  // Unmaps the ranges in `retiring` (taken out of aliases_ already) and the chunks in
+  // `releasing` (cut out already), without the lock, and gives their addresses back.
+  void unmap_retired(std::unique_lock<spin_lock>& lock, address_list& retiring,
+                     address_list& releasing);
 
   // Takes [placement, placement + size) out of free block `b` (in its list); the rest
   // stays free with b's stream. Returns the live block, not yet handed out.
@@ -242,7 +290,9 @@ class stream_ordered_pool {
   std::pmr::unordered_map<std::uintptr_t, stream_state*> stream_index_;
   stream_state* last_stream_ = nullptr;
   std::uint64_t free_sequence_ = 0;
-  std::size_t auto_trim_trigger_ = 0;  // cached bytes that start the next automatic trim
+  std::pmr::list<alias_range> aliases_;  // most recently used first
+  std::size_t alias_bytes_ = 0;           // mapped by the alias ranges
+  std::size_t auto_trim_trigger_ = 0;     // cached bytes that start the next automatic trim
   std::uint32_t frees_since_auto_trim_ = 0;
   stream_ordered_stats stats_;
 };

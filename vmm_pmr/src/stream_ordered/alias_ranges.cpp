@@ -1,0 +1,346 @@
+// Alias ranges of a bounded pool: making, reusing, returning and retiring them. The
+// mechanism and its invariants are in alias_range.hpp; when growth makes one, in
+// bounded_growth.cpp.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cassert>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "stream_ordered_pool.hpp"
+#include "vmm_pmr/byte_size.hpp"
+#include "vmm_pmr/cleanup_errors.hpp"
+#include "vmm_pmr/error.hpp"
+#include "vmm_pmr/mapping.hpp"
+#include "vmm_pmr/physical_memory.hpp"
+
+namespace vmm_pmr::detail {
+namespace {
+
+// The alias ranges may map up to this many times the pool's memory. A repeating workload
+// needs a few times the ranges' worth at most before its set of ranges stops changing (the
+// churn traces of the benchmark settle at 1.5-3); a mapping costs no memory, only page
+// tables and the driver's bookkeeping, and an unmap when it goes.
+constexpr std::size_t alias_bytes_per_mapped_byte = 4;
+
+}  // namespace
+
+std::size_t stream_ordered_pool::chunks_for(std::size_t block_size) const noexcept {
+  const std::size_t chunk = settings_.min_chunk_size;
+  return block_size / chunk + (block_size % chunk != 0 ? 1 : 0);
+}
+
+block* stream_ordered_pool::usable_chunk(address home, const stream_state& stream) {
+  block* holder = blocks_.containing(home);
+  if (holder == nullptr || !holder->is_free() || holder->end() - home < settings_.min_chunk_size) {
+    return nullptr;
+  }
+  return holder->stream == &stream || holder->stream == nullptr ? holder : nullptr;
+}
+
+block* stream_ordered_pool::take_idle_alias_range(stream_state& stream, std::size_t block_size,
+                                                  std::size_t alignment) {
+  const std::size_t wanted = chunks_for(block_size);
+  for (auto range = aliases_.begin(); range != aliases_.end(); ++range) {
+    if (range->user != nullptr || range->homes.size() != wanted || range->base % alignment != 0) {
+      continue;
+    }
+    std::pmr::vector<block*> holders(&bookkeeping_);
+    for (const address home : range->homes) {
+      block* holder = usable_chunk(home, stream);
+      if (holder == nullptr) break;
+      holders.push_back(holder);
+    }
+    if (holders.size() != wanted) continue;
+    // Highest first: cutting a chunk out of a block keeps the block object for the part
+    // below it, so the holders of lower chunks stay valid.
+    std::pmr::vector<std::size_t> order(wanted, 0, &bookkeeping_);
+    for (std::size_t i = 0; i < wanted; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(),
+              [&](std::size_t a, std::size_t b) { return range->homes[a] > range->homes[b]; });
+    for (const std::size_t i : order) lend_chunk(*holders[i], range->homes[i]);
+    aliases_.splice(aliases_.begin(), aliases_, range);
+    block& user = blocks_.insert({.base = range->base,
+                                  .size = wanted * settings_.min_chunk_size,
+                                  .state = block_state::reserved,
+                                  .stream = nullptr,
+                                  .alias = &*range});
+    range->user = &user;
+    return &user;
+  }
+  return nullptr;
+}
+
+std::pmr::vector<address> stream_ordered_pool::usable_chunks(const stream_state& stream,
+                                                             std::size_t wanted) {
+  struct candidate {
+    std::size_t run;  // the size of the free block holding it
+    address home;
+  };
+  const std::size_t chunk = settings_.min_chunk_size;
+  std::pmr::vector<candidate> found(&bookkeeping_);
+  blocks_.for_each([&](const block& b) {
+    if (!b.is_free() || (b.stream != &stream && b.stream != nullptr)) return;
+    const address first =
+        space_.base() + (b.base - space_.base() + chunk - 1) / chunk * chunk;
+    for (address home = first; home < b.end() && b.end() - home >= chunk; home += chunk) {
+      found.push_back({b.size, home});
+    }
+  });
+  std::sort(found.begin(), found.end(), [](const candidate& a, const candidate& b) {
+    return a.run != b.run ? a.run < b.run : a.home > b.home;
+  });
+  std::pmr::vector<address> chosen(&bookkeeping_);
+  for (std::size_t i = 0; i < found.size() && i < wanted; ++i) chosen.push_back(found[i].home);
+  return chosen;
+}
+
+void stream_ordered_pool::lend_chunk(block& holder, address home) {
+  const std::size_t chunk = settings_.min_chunk_size;
+  free_list& list = list_of(holder.stream);
+  list.erase(holder);
+  block* lent = &holder;
+  if (home > holder.base) {
+    lent = &blocks_.split(holder, home);
+    list.insert(holder);
+  }
+  if (lent->size > chunk) list.insert(blocks_.split(*lent, home + chunk));
+  // Keeps its stream and free_sequence: a range that cannot be made gives it back so.
+  lent->state = block_state::lent;
+}
+
+void stream_ordered_pool::return_alias_range(block& user, stream_state* stream) {
+  alias_range& range = *user.alias;
+  assert(range.user == &user);
+  for (const address home : range.homes) {
+    block* lent = blocks_.find(home);
+    assert(lent != nullptr && lent->state == block_state::lent);
+    lent->free_sequence = user.free_sequence;
+    release_into(*lent, stream);
+  }
+  range.user = nullptr;
+  range.last_stream = stream;
+  range.last_free_sequence = user.free_sequence;
+  blocks_.erase(user);
+}
+
+bool stream_ordered_pool::alias_range_done(const alias_range& range) {
+  stream_state* const stream = range.last_stream;
+  if (stream == nullptr) return true;
+  const auto covered = [&] {
+    return stream->event_recorded && stream->event_complete &&
+           stream->event_covers >= range.last_free_sequence;
+  };
+  if (covered()) return true;
+  // An event recorded on a capturing stream would become a node of its graph.
+  if (driver_.stream_is_capturing(stream->stream)) return false;
+  record_frees(*stream);
+  if (!stream->event_complete && stream->done.complete()) stream->event_complete = true;
+  return covered();
+}
+
+void stream_ordered_pool::retire(std::pmr::list<alias_range>::iterator range,
+                                 address_list& retiring) {
+  const std::size_t bytes = range->homes.size() * settings_.min_chunk_size;
+  retiring.emplace_back(range->base, bytes);
+  alias_bytes_ -= bytes;
+  aliases_.erase(range);
+}
+
+void stream_ordered_pool::make_room_for_alias_range(std::unique_lock<spin_lock>& lock,
+                                                    std::size_t range_bytes) {
+  const std::size_t share = alias_bytes_per_mapped_byte * space_.mapped_bytes();
+  const auto hole_holds_range = [&] {
+    return std::any_of(space_.holes().begin(), space_.holes().end(),
+                       [&](const auto& hole) { return hole.second >= range_bytes; });
+  };
+  bool hole_found = hole_holds_range();
+  // retire() takes a range's bytes out of alias_bytes_ at once.
+  const auto enough = [&] { return alias_bytes_ + range_bytes <= share && hole_found; };
+  if (enough() || capturing_stream() != nullptr) return;  // nothing is unmapped during a capture
+  address_list retiring(&bookkeeping_);
+  // The least recently used first.
+  for (auto range = aliases_.end(); range != aliases_.begin() && !enough();) {
+    --range;
+    if (range->user != nullptr || !alias_range_done(*range)) continue;
+    const std::size_t bytes = range->homes.size() * settings_.min_chunk_size;
+    // Its addresses become a hole at least as large.
+    hole_found = hole_found || bytes >= range_bytes;
+    auto retired = range;
+    ++range;
+    retire(retired, retiring);
+  }
+  if (retiring.empty()) return;
+  address_list no_chunks(&bookkeeping_);
+  unmap_retired(lock, retiring, no_chunks);
+}
+
+void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock,
+                                        address_list& retiring, address_list& releasing) {
+  // Made under the lock: bookkeeping_ is not thread-safe (ThreadSanitizer caught a vector
+  // being allocated from it while another thread allocated under the lock).
+  std::pmr::vector<bool> reusable(retiring.size() + releasing.size(), true, &bookkeeping_);
+  lock.unlock();
+  // The ranges first: the chunks' memory then goes with their own mappings.
+  std::size_t i = 0;
+  for (const auto& [base, size] : retiring) {
+    const std::size_t failures_before = cleanup_error_count();
+    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
+    if (outcome.status != removal_status::removed) {
+      report_cleanup_error(fmt::format("unmap alias range {:#x} ({})", base, format_bytes(size)),
+                           error("the mapping registry no longer knew the range"));
+    }
+    outcome.allocation = vmm_allocation();  // unmaps; the mappings report their own failures
+    // A range that may still be mapped would make every later map into it fail: it is
+    // left out of the holes for good (the cleanup report says why).
+    reusable[i++] = cleanup_error_count() == failures_before;
+  }
+  for (const auto& [base, size] : releasing) {
+    const std::size_t failures_before = cleanup_error_count();
+    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
+    if (outcome.status != removal_status::removed) {
+      report_cleanup_error(fmt::format("release chunk {:#x} ({})", base, format_bytes(size)),
+                           error("the mapping registry no longer knew the chunk"));
+    }
+    outcome.allocation = vmm_allocation();  // unmaps and releases
+    reusable[i++] = cleanup_error_count() == failures_before;
+  }
+  lock.lock();
+  i = 0;
+  for (const auto& [base, size] : retiring) {
+    if (reusable[i++]) space_.give_back(base, size);
+  }
+  for (const auto& [base, size] : releasing) {
+    if (reusable[i++]) space_.give_back(base, size);
+  }
+  stats_.alias_ranges_retired += retiring.size();
+}
+
+void* stream_ordered_pool::allocate_in_new_alias_range(
+    std::unique_lock<spin_lock>& lock, stream_state& stream, std::size_t bytes,
+    std::size_t alignment, std::pmr::vector<address> homes, std::size_t fresh) {
+  const std::size_t chunk = settings_.min_chunk_size;
+  const std::size_t wanted = homes.size() + fresh;
+  const std::size_t range_bytes = wanted * chunk;
+  const std::size_t range_alignment = std::max(alignment, chunk);
+
+  // The highest hole that holds the range (growth takes the lowest), and the lowest chunk
+  // slots for the new chunks.
+  std::optional<address> base;
+  for (auto hole = space_.holes().rbegin(); hole != space_.holes().rend() && !base; ++hole) {
+    const auto [hole_base, hole_size] = *hole;
+    if (hole_size < range_bytes) continue;
+    const address start = (hole_base + hole_size - range_bytes) / range_alignment * range_alignment;
+    if (start >= hole_base) base = start;
+  }
+  if (!base) return nullptr;
+  space_.take(*base, range_bytes);
+  std::pmr::vector<address> fresh_homes(&bookkeeping_);
+  for (auto hole = space_.holes().begin(); hole != space_.holes().end(); ++hole) {
+    const address hole_end = hole->first + hole->second;
+    address slot = space_.base() + (hole->first - space_.base() + chunk - 1) / chunk * chunk;
+    for (; fresh_homes.size() < fresh && slot < hole_end && hole_end - slot >= chunk; slot += chunk) {
+      fresh_homes.push_back(slot);
+    }
+    if (fresh_homes.size() == fresh) break;
+  }
+  if (fresh_homes.size() < fresh) {
+    space_.give_back(*base, range_bytes);
+    return nullptr;
+  }
+  for (const address slot : fresh_homes) space_.take(slot, chunk);
+  // The borrowed chunks are lent now, so no other request takes them meanwhile.
+  std::pmr::vector<address> borrowed(homes, &bookkeeping_);
+  std::sort(borrowed.begin(), borrowed.end(), std::greater<>());
+  for (const address home : borrowed) lend_chunk(*blocks_.containing(home), home);
+
+  // The driver's part, without the lock: the new chunks in the pool's chunks, then every
+  // chunk mapped again in the range, access granted once over it.
+  lock.unlock();
+  std::vector<address> registered;
+  try {
+    std::vector<physical_handle> handles;
+    handles.reserve(wanted);
+    for (const address home : homes) {
+      const std::optional<allocation_info> holder =
+          registry_.find(reinterpret_cast<const void*>(home));
+      assert(holder && holder->base == home && holder->chunks.size() == 1);
+      handles.push_back(holder->chunks.front().handle);
+    }
+    std::vector<mapped_chunk> made;
+    made.reserve(fresh);
+    for (const address slot : fresh_homes) {
+      physical_memory backing(driver_, chunk, settings_.properties);
+      mapping mapped(driver_, slot, backing, 0, chunk);
+      driver_.set_access(slot, chunk, settings_.access);
+      handles.push_back(backing.handle());
+      made.push_back({std::move(backing), std::move(mapped)});
+    }
+    std::vector<mapped_chunk> aliases;
+    aliases.reserve(wanted);
+    for (std::size_t i = 0; i < wanted; ++i) {
+      aliases.push_back({physical_memory(), mapping(driver_, *base + i * chunk, handles[i], 0, chunk)});
+    }
+    driver_.set_access(*base, range_bytes, settings_.access);
+    registered.reserve(fresh);
+    for (mapped_chunk& chunk_made : made) {
+      const address home = chunk_made.map.base();
+      register_chunk(std::move(chunk_made));
+      registered.push_back(home);
+    }
+    // No reservation of its own either; its memory is the chunks' (counted there).
+    registry_.add(owner_, vmm_allocation({}, std::move(aliases)),
+                  {.requested_bytes = range_bytes,
+                   .alignment = range_alignment,
+                   .location = settings_.properties.location,
+                   .compressed = false,
+                   .imported = false,
+                   .aliased = true});
+  } catch (...) {
+    for (const address home : registered) {
+      registry_.remove(owner_, reinterpret_cast<void*>(home), chunk).allocation = vmm_allocation();
+    }
+    lock.lock();
+    space_.give_back(*base, range_bytes);
+    for (const address slot : fresh_homes) space_.give_back(slot, chunk);
+    // The borrowed chunks are free again, as they were.
+    for (const address home : borrowed) {
+      block* lent = blocks_.find(home);
+      release_into(*lent, lent->stream);
+    }
+    throw;
+  }
+  lock.lock();
+
+  for (const address slot : fresh_homes) {
+    space_.add_chunk(slot, chunk);
+    // Fresh memory, lent at once: no stream has used it.
+    blocks_.insert({.base = slot, .size = chunk, .state = block_state::lent, .stream = nullptr});
+  }
+  if (fresh != 0) {
+    stats_.chunks_mapped += fresh;
+    stats_.cached_bytes += fresh * chunk;
+    ++stats_.grown_allocations;
+    stats_.peak_mapped_bytes = std::max(stats_.peak_mapped_bytes, space_.mapped_bytes());
+  }
+  std::pmr::vector<address> slots(&bookkeeping_);
+  slots.reserve(wanted);
+  slots.insert(slots.end(), homes.begin(), homes.end());
+  slots.insert(slots.end(), fresh_homes.begin(), fresh_homes.end());
+  alias_range& range = aliases_.emplace_front(*base, std::move(slots));
+  alias_bytes_ += range_bytes;
+  ++stats_.alias_ranges_made;
+  stats_.alias_chunks_mapped += wanted;
+  block& user = blocks_.insert({.base = *base,
+                                .size = range_bytes,
+                                .state = block_state::reserved,
+                                .stream = nullptr,
+                                .alias = &range});
+  range.user = &user;
+  hand_out(user, stream, bytes);
+  return reinterpret_cast<void*>(user.base);
+}
+
+}  // namespace vmm_pmr::detail
