@@ -303,6 +303,9 @@ BACKEND_TEST_CASE(
   INFO("first corrupted block: " << bounded_replay.first_corruption);
   CHECK(bounded_replay.corrupted_blocks == 0);
   CHECK(stats.peak_live_bytes == trace.peak_live_bytes);
+  CHECK(stats.allocations == stats.same_stream_reuses + stats.settled_reuses +
+                                 stats.completed_stream_reuses + stats.waited_stream_reuses +
+                                 stats.grown_allocations + stats.alias_reuses);
   CHECK(vmm_pmr::test::bytes_add_up(resource, *counting));
   // The bound needs frees known complete when growth asks: on the host always; on a GPU,
   // an event recorded just before may not have completed yet, so the footprint there

@@ -1,6 +1,9 @@
 // stream_ordered_resource under long random workloads: the ordering guarantee checked
-// against a shadow of every free, and many threads on many streams at once.
+// against a shadow of every free, and many threads on many streams at once; each unbounded
+// and with a footprint limit (alias ranges: the same memory at a second address, so a
+// block sharing memory with another live one would show as a corrupted tag).
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
 
 #include <atomic>
 #include <cstring>
@@ -117,6 +120,9 @@ TEST_CASE("no block reaches a stream while the stream that freed it may still us
   stream_ordered_options options;
   options.min_chunk_size = 2 << 20;
   options.max_chunk_size = 8 << 20;
+  const bool bounded = GENERATE(false, true);
+  CAPTURE(bounded);
+  if (bounded) options.footprint_limit = 1.0;
   auto resource = harness.make(options);
   auto& events = *harness.events;
   free_shadow shadow(events);
@@ -174,6 +180,11 @@ TEST_CASE("no block reaches a stream while the stream that freed it may still us
   CHECK(stats.stream_waits > 0);  // the workload did exercise every path
   CHECK(stats.completed_stream_reuses + stats.settled_reuses > 0);
   CHECK(stats.chunks_released > 0);
+  if (bounded) {
+    CHECK(stats.alias_ranges_made > 0);
+    CHECK(stats.alias_reuses > 0);
+    CHECK(stats.alias_ranges_retired > 0);
+  }
   for (const live_block& block : live)
     resource->deallocate(block.pointer, block.bytes, block.stream);
   CHECK(resource->stats().live_count == 0);
@@ -185,6 +196,9 @@ TEST_CASE(
   stream_ordered_harness harness;
   stream_ordered_options options;
   options.release_threshold = std::size_t{64} << 20;
+  const bool bounded = GENERATE(false, true);
+  CAPTURE(bounded);
+  if (bounded) options.footprint_limit = 1.0;
   auto resource = harness.make(options);
   const std::vector<stream_view> streams = {test_stream(0x100), test_stream(0x200),
                                             test_stream(0x300), test_stream(0x400),
@@ -242,7 +256,8 @@ TEST_CASE(
   CHECK(stats.allocations == stats.deallocations);
   CHECK(stats.allocations == stats.same_stream_reuses + stats.settled_reuses +
                                  stats.completed_stream_reuses + stats.waited_stream_reuses +
-                                 stats.grown_allocations);
+                                 stats.grown_allocations + stats.alias_reuses);
+  if (bounded) CHECK(stats.alias_ranges_made > 0);
   CHECK(vmm_pmr::test::bytes_add_up(*resource, *harness.counting,
                                     vmm_pmr::test::physical_count::unreliable));
   std::size_t stream_live = 0;

@@ -33,8 +33,9 @@ struct stream_ordered_stats {
   // What served allocations: the stream's own free blocks (no driver call), settled
   // blocks (no stream could still use them), blocks another stream freed once its work
   // had completed, blocks another stream freed once the allocating stream was ordered
-  // after them (stream_waits counts the cuStreamWaitEvent calls that did so), and new
-  // chunks (grown_allocations; chunks_mapped counts the chunks).
+  // after them (stream_waits counts the cuStreamWaitEvent calls that did so), new chunks
+  // or a new alias range (grown_allocations; chunks_mapped counts the new chunks), and an
+  // idle alias range (alias_reuses, below). They add up to allocations.
   std::uint64_t same_stream_reuses = 0;
   std::uint64_t settled_reuses = 0;
   std::uint64_t completed_stream_reuses = 0;

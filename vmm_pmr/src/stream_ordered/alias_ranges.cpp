@@ -319,12 +319,10 @@ void* stream_ordered_pool::allocate_in_new_alias_range(
     // Fresh memory, lent at once: no stream has used it.
     blocks_.insert({.base = slot, .size = chunk, .state = block_state::lent, .stream = nullptr});
   }
-  if (fresh != 0) {
-    stats_.chunks_mapped += fresh;
-    stats_.cached_bytes += fresh * chunk;
-    ++stats_.grown_allocations;
-    stats_.peak_mapped_bytes = std::max(stats_.peak_mapped_bytes, space_.mapped_bytes());
-  }
+  stats_.chunks_mapped += fresh;
+  stats_.cached_bytes += fresh * chunk;
+  stats_.peak_mapped_bytes = std::max(stats_.peak_mapped_bytes, space_.mapped_bytes());
+  ++stats_.grown_allocations;  // it made driver calls, whether or not it mapped new memory
   std::pmr::vector<address> slots(&bookkeeping_);
   slots.reserve(wanted);
   slots.insert(slots.end(), homes.begin(), homes.end());
