@@ -182,38 +182,30 @@ void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock,
   // Made under the lock: bookkeeping_ is not thread-safe (ThreadSanitizer caught a vector
   // being allocated from it while another thread allocated under the lock).
   std::pmr::vector<bool> reusable(retiring.size() + releasing.size(), true, &bookkeeping_);
+  // Whether the registry's entry at `base` went without a cleanup error. A range that may
+  // still be mapped would make every later map into it fail: it is left out of the holes
+  // for good (the cleanup report says why).
+  const auto unmapped = [&](address base, std::size_t size, const char* what) {
+    const std::size_t failures_before = cleanup_error_count();
+    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
+    if (outcome.status != removal_status::removed) {
+      report_cleanup_error(fmt::format("unmap {} {:#x} ({})", what, base, format_bytes(size)),
+                           error(fmt::format("the mapping registry no longer knew the {}", what)));
+    }
+    outcome.allocation = vmm_allocation();  // unmaps (a chunk's memory is released too)
+    return cleanup_error_count() == failures_before;
+  };
   lock.unlock();
   // The ranges first: the chunks' memory then goes with their own mappings.
   std::size_t i = 0;
-  for (const auto& [base, size] : retiring) {
-    const std::size_t failures_before = cleanup_error_count();
-    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
-    if (outcome.status != removal_status::removed) {
-      report_cleanup_error(fmt::format("unmap alias range {:#x} ({})", base, format_bytes(size)),
-                           error("the mapping registry no longer knew the range"));
-    }
-    outcome.allocation = vmm_allocation();  // unmaps; the mappings report their own failures
-    // A range that may still be mapped would make every later map into it fail: it is
-    // left out of the holes for good (the cleanup report says why).
-    reusable[i++] = cleanup_error_count() == failures_before;
-  }
-  for (const auto& [base, size] : releasing) {
-    const std::size_t failures_before = cleanup_error_count();
-    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
-    if (outcome.status != removal_status::removed) {
-      report_cleanup_error(fmt::format("release chunk {:#x} ({})", base, format_bytes(size)),
-                           error("the mapping registry no longer knew the chunk"));
-    }
-    outcome.allocation = vmm_allocation();  // unmaps and releases
-    reusable[i++] = cleanup_error_count() == failures_before;
-  }
+  for (const auto& [base, size] : retiring) reusable[i++] = unmapped(base, size, "alias range");
+  for (const auto& [base, size] : releasing) reusable[i++] = unmapped(base, size, "chunk");
   lock.lock();
   i = 0;
-  for (const auto& [base, size] : retiring) {
-    if (reusable[i++]) space_.give_back(base, size);
-  }
-  for (const auto& [base, size] : releasing) {
-    if (reusable[i++]) space_.give_back(base, size);
+  for (const address_list* unmapping : {&retiring, &releasing}) {
+    for (const auto& [base, size] : *unmapping) {
+      if (reusable[i++]) space_.give_back(base, size);
+    }
   }
   stats_.alias_ranges_retired += retiring.size();
 }
