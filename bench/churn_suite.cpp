@@ -398,8 +398,7 @@ suite_result run_churn_suite(suite_context& context) {
   const after_trim bounded_trimmed =
       measure_trim(context.vmm_backend, bounded_options, trace, settings.operations, pool_stream);
   const mapping_counts pooled_counts = count_mappings(pooled_mappings, settings.sampling.warmup);
-  const mapping_counts bounded_counts =
-      count_mappings(bounded_mappings, settings.sampling.warmup);
+  const mapping_counts bounded_counts = count_mappings(bounded_mappings, settings.sampling.warmup);
   const auto raw_peak = static_cast<double>(
       trace.peak_live_rounded([&](std::size_t bytes) { return raw.rounded(bytes); }));
   for (result_row& row : result.rows) {
@@ -448,9 +447,9 @@ suite_result run_churn_suite(suite_context& context) {
       "chunks mapped again in alias ranges: a map and an access grant each); maps warm-up: in "
       "the {} warm-up replay(s). stream_ordered_bounded now holds {} alias range(s) mapping {} "
       "({} made, {} reused whole, {} retired)",
-      settings.sampling.warmup, bounded_stats.alias_ranges,
-      format_bytes(bounded_stats.alias_bytes), bounded_stats.alias_ranges_made,
-      bounded_stats.alias_reuses, bounded_stats.alias_ranges_retired));
+      settings.sampling.warmup, bounded_stats.alias_ranges, format_bytes(bounded_stats.alias_bytes),
+      bounded_stats.alias_ranges_made, bounded_stats.alias_reuses,
+      bounded_stats.alias_ranges_retired));
   if (stats.peak_bytes != trace.peak_live_bytes) {
     result.notes.push_back(fmt::format(
         "inconsistent: vmm_resource's peak live bytes ({}) differ from the trace's ({})",

@@ -570,7 +570,8 @@ TEST_CASE("trim waits for a range's last user, unmaps the idle range, then relea
   resource->deallocate(fresh, 2 * two_mib, stream_a);
 }
 
-TEST_CASE("trim keeps a range in use and the chunks it holds", "[stream_ordered][footprint][trim]") {
+TEST_CASE("trim keeps a range in use and the chunks it holds",
+          "[stream_ordered][footprint][trim]") {
   stream_ordered_harness harness;
   auto resource = harness.make(bounded(1.0));
   harness.events->mark_idle(stream_a);
@@ -687,10 +688,9 @@ class range_scene {
       (entry.aliased ? aliased : registered) += entry.mapped_bytes;
     }
     const vmm_pmr::testing::live_objects backend = stack_.counting->live();
-    UNSCOPED_INFO(vmm_pmr::to_string(stats)
-                  << "; registered " << registered << " B and " << aliased
-                  << " B aliased, backend maps " << backend.mapped_bytes << " B of "
-                  << backend.physical_bytes << " B physical");
+    UNSCOPED_INFO(vmm_pmr::to_string(stats) << "; registered " << registered << " B and " << aliased
+                                            << " B aliased, backend maps " << backend.mapped_bytes
+                                            << " B of " << backend.physical_bytes << " B physical");
     return stats.mapped_bytes == stats.live_block_bytes + stats.cached_bytes &&
            registered == stats.mapped_bytes && aliased == stats.alias_bytes &&
            backend.physical_bytes == stats.mapped_bytes &&
@@ -725,9 +725,10 @@ class range_scene {
 // Like fault_sweep_test.cpp's sweep. Out of memory is answered by trimming and retrying
 // (the allocation then succeeds); any other driver error throws, leaks nothing, and the
 // free chunks the range would have taken are free again.
-TEST_CASE("every backend call of an allocation that makes an alias range may fail, and nothing "
-          "is lost",
-          "[stream_ordered][footprint][fault_injection]") {
+TEST_CASE(
+    "every backend call of an allocation that makes an alias range may fail, and nothing "
+    "is lost",
+    "[stream_ordered][footprint][fault_injection]") {
   using vmm_pmr::testing::injected_failure;
   std::size_t calls = 0;
   {
@@ -794,7 +795,8 @@ TEST_CASE("every backend call of an allocation that makes an alias range may fai
 
 // ---- bad input, the registry ----
 
-TEST_CASE("frees into an alias range are checked like any other", "[stream_ordered][footprint][bad_input]") {
+TEST_CASE("frees into an alias range are checked like any other",
+          "[stream_ordered][footprint][bad_input]") {
   stream_ordered_harness harness;
   auto resource = harness.make(bounded(1.0));
   harness.events->mark_idle(stream_a);
@@ -804,11 +806,12 @@ TEST_CASE("frees into an alias range are checked like any other", "[stream_order
   resource->deallocate(range + 4096, 2 * two_mib, stream_a);  // interior
   resource->deallocate(range, two_mib, stream_a);             // wrong size: stays live
   resource->deallocate(range, 2 * two_mib, stream_a);
-  resource->settle(stream_a);  // idle again
-  resource->deallocate(range, 2 * two_mib, stream_a);         // double free
+  resource->settle(stream_a);                                // idle again
+  resource->deallocate(range, 2 * two_mib, stream_a);        // double free
   resource->deallocate(range + two_mib, two_mib, stream_a);  // inside the idle range
   REQUIRE(harness.reports.bad_deallocations.size() == 4);
-  CHECK_THAT(harness.reports.bad_deallocations[0].message, ContainsSubstring("inside a live block"));
+  CHECK_THAT(harness.reports.bad_deallocations[0].message,
+             ContainsSubstring("inside a live block"));
   CHECK_THAT(harness.reports.bad_deallocations[1].message, ContainsSubstring("size differs"));
   CHECK_THAT(harness.reports.bad_deallocations[2].message, ContainsSubstring("free memory"));
   CHECK_THAT(harness.reports.bad_deallocations[3].message, ContainsSubstring("free memory"));

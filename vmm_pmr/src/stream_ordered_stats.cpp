@@ -19,10 +19,10 @@ std::string to_string(const stream_ordered_stats& stats) {
       stats.grown_allocations, stats.stream_waits, format_bytes(stats.bytes_released),
       stats.chunks_released, stats.deallocation_errors);
   if (stats.alias_ranges_made != 0) {
-    text += fmt::format(
-        "; alias ranges: {} ({}) now, {} made mapping {} chunks, {} reuses, {} retired",
-        stats.alias_ranges, format_bytes(stats.alias_bytes), stats.alias_ranges_made,
-        stats.alias_chunks_mapped, stats.alias_reuses, stats.alias_ranges_retired);
+    text +=
+        fmt::format("; alias ranges: {} ({}) now, {} made mapping {} chunks, {} reuses, {} retired",
+                    stats.alias_ranges, format_bytes(stats.alias_bytes), stats.alias_ranges_made,
+                    stats.alias_chunks_mapped, stats.alias_reuses, stats.alias_ranges_retired);
   }
   return text;
 }

@@ -23,7 +23,7 @@ struct stream_ordered_stats {
   // needed them) and the addresses they map; they hold no memory of their own.
   std::size_t alias_ranges = 0;
   std::size_t alias_bytes = 0;
-  std::size_t reserved_bytes = 0;    // the reservation's size
+  std::size_t reserved_bytes = 0;  // the reservation's size
   std::size_t chunk_count = 0;
   std::size_t peak_live_bytes = 0;
   std::size_t peak_mapped_bytes = 0;

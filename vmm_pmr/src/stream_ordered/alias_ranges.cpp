@@ -83,8 +83,7 @@ std::pmr::vector<address> stream_ordered_pool::usable_chunks(const stream_state&
   std::pmr::vector<candidate> found(&bookkeeping_);
   blocks_.for_each([&](const block& b) {
     if (!b.is_free() || (b.stream != &stream && b.stream != nullptr)) return;
-    const address first =
-        space_.base() + (b.base - space_.base() + chunk - 1) / chunk * chunk;
+    const address first = space_.base() + (b.base - space_.base() + chunk - 1) / chunk * chunk;
     for (address home = first; home < b.end() && b.end() - home >= chunk; home += chunk) {
       found.push_back({b.size, home});
     }
@@ -177,8 +176,8 @@ void stream_ordered_pool::make_room_for_alias_range(std::unique_lock<spin_lock>&
   unmap_retired(lock, retiring, no_chunks);
 }
 
-void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock,
-                                        address_list& retiring, address_list& releasing) {
+void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock, address_list& retiring,
+                                        address_list& releasing) {
   // Made under the lock: bookkeeping_ is not thread-safe (ThreadSanitizer caught a vector
   // being allocated from it while another thread allocated under the lock).
   std::pmr::vector<bool> reusable(retiring.size() + releasing.size(), true, &bookkeeping_);
@@ -210,9 +209,11 @@ void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock,
   stats_.alias_ranges_retired += retiring.size();
 }
 
-void* stream_ordered_pool::allocate_in_new_alias_range(
-    std::unique_lock<spin_lock>& lock, stream_state& stream, std::size_t bytes,
-    std::size_t alignment, std::pmr::vector<address> homes, std::size_t fresh) {
+void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock,
+                                                       stream_state& stream, std::size_t bytes,
+                                                       std::size_t alignment,
+                                                       std::pmr::vector<address> homes,
+                                                       std::size_t fresh) {
   const std::size_t chunk = settings_.min_chunk_size;
   const std::size_t wanted = homes.size() + fresh;
   const std::size_t range_bytes = wanted * chunk;
@@ -233,7 +234,8 @@ void* stream_ordered_pool::allocate_in_new_alias_range(
   for (auto hole = space_.holes().begin(); hole != space_.holes().end(); ++hole) {
     const address hole_end = hole->first + hole->second;
     address slot = space_.base() + (hole->first - space_.base() + chunk - 1) / chunk * chunk;
-    for (; fresh_homes.size() < fresh && slot < hole_end && hole_end - slot >= chunk; slot += chunk) {
+    for (; fresh_homes.size() < fresh && slot < hole_end && hole_end - slot >= chunk;
+         slot += chunk) {
       fresh_homes.push_back(slot);
     }
     if (fresh_homes.size() == fresh) break;
@@ -273,7 +275,8 @@ void* stream_ordered_pool::allocate_in_new_alias_range(
     std::vector<mapped_chunk> aliases;
     aliases.reserve(wanted);
     for (std::size_t i = 0; i < wanted; ++i) {
-      aliases.push_back({physical_memory(), mapping(driver_, *base + i * chunk, handles[i], 0, chunk)});
+      aliases.push_back(
+          {physical_memory(), mapping(driver_, *base + i * chunk, handles[i], 0, chunk)});
     }
     driver_.set_access(*base, range_bytes, settings_.access);
     registered.reserve(fresh);

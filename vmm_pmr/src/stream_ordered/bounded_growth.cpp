@@ -117,9 +117,9 @@ std::optional<stream_ordered_pool::window_plan> stream_ordered_pool::plan_window
   return best;
 }
 
-void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock,
-                                            stream_state& stream, std::size_t bytes,
-                                            std::size_t block_size, std::size_t alignment) {
+void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                                            std::size_t bytes, std::size_t block_size,
+                                            std::size_t alignment) {
   // More than the reservation holds: nothing below can help.
   if (block_size > space_.size()) throw no_room_for(block_size, alignment);
   const auto reuse = [&]() -> void* {
@@ -164,9 +164,9 @@ void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock,
   return grow_into_window(lock, stream, bytes, block_size, *plan);
 }
 
-void* stream_ordered_pool::grow_into_window(std::unique_lock<spin_lock>& lock,
-                                            stream_state& stream, std::size_t bytes,
-                                            std::size_t block_size, const window_plan& plan) {
+void* stream_ordered_pool::grow_into_window(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                                            std::size_t bytes, std::size_t block_size,
+                                            const window_plan& plan) {
   const std::size_t chunk = settings_.min_chunk_size;
   const address start = plan.start;
   const address end = start + block_size;

@@ -458,10 +458,11 @@ free_outcome stream_ordered_pool::diagnose_bad_free(address at, const block* fou
     }
     return outcome;
   }
-  const bool in_idle_range = std::any_of(aliases_.begin(), aliases_.end(), [&](const alias_range& r) {
-    return at >= r.base && at - r.base < r.homes.size() * settings_.min_chunk_size;
-  });
-  outcome.problem = in_idle_range        ? bad_free::inside_free_block
+  const bool in_idle_range =
+      std::any_of(aliases_.begin(), aliases_.end(), [&](const alias_range& r) {
+        return at >= r.base && at - r.base < r.homes.size() * settings_.min_chunk_size;
+      });
+  outcome.problem = in_idle_range         ? bad_free::inside_free_block
                     : space_.contains(at) ? bad_free::unmapped_pointer
                                           : bad_free::unknown_pointer;
   return outcome;
@@ -596,11 +597,10 @@ std::size_t stream_ordered_pool::release_free_chunks(std::unique_lock<spin_lock>
   for (const auto& [base, size] : releasing) released_homes.push_back(base);
   std::sort(released_homes.begin(), released_homes.end());
   for (auto range = aliases_.begin(); range != aliases_.end();) {
-    const bool maps_released = std::any_of(range->homes.begin(), range->homes.end(),
-                                           [&](address home) {
-                                             return std::binary_search(released_homes.begin(),
-                                                                       released_homes.end(), home);
-                                           });
+    const bool maps_released =
+        std::any_of(range->homes.begin(), range->homes.end(), [&](address home) {
+          return std::binary_search(released_homes.begin(), released_homes.end(), home);
+        });
     auto next = std::next(range);
     if (maps_released) {
       assert(range->user == nullptr);  // a range in use holds its chunks: none is free

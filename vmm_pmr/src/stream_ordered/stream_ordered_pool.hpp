@@ -206,11 +206,11 @@ class stream_ordered_pool {
                                          std::size_t alignment);
   // A request no free block holds: an idle alias range, new chunks within the limit, or a
   // new alias range past it (whichever maps the least new memory).
-  void* allocate_bounded(std::unique_lock<spin_lock>& lock, stream_state& stream,
-                         std::size_t bytes, std::size_t block_size, std::size_t alignment);
+  void* allocate_bounded(std::unique_lock<spin_lock>& lock, stream_state& stream, std::size_t bytes,
+                         std::size_t block_size, std::size_t alignment);
   // Maps new chunks into the window's holes and carves the request out of the window.
-  void* grow_into_window(std::unique_lock<spin_lock>& lock, stream_state& stream,
-                         std::size_t bytes, std::size_t block_size, const window_plan& plan);
+  void* grow_into_window(std::unique_lock<spin_lock>& lock, stream_state& stream, std::size_t bytes,
+                         std::size_t block_size, const window_plan& plan);
 
   // ---- alias ranges: alias_ranges.cpp ----
   // The chunks a block of `block_size` bytes takes in an alias range.
@@ -219,8 +219,7 @@ class stream_ordered_pool {
   block* usable_chunk(address home, const stream_state& stream);
   // An idle range of exactly the request's chunks, all usable by `stream`, now in use by
   // the returned (reserved) block; null when there is none. No driver call.
-  block* take_idle_alias_range(stream_state& stream, std::size_t block_size,
-                               std::size_t alignment);
+  block* take_idle_alias_range(stream_state& stream, std::size_t block_size, std::size_t alignment);
   // Up to `wanted` chunks whole in free blocks `stream` may use, those of the smallest
   // free blocks first (they serve the fewest requests), the highest among equals.
   std::pmr::vector<address> usable_chunks(const stream_state& stream, std::size_t wanted);
@@ -291,8 +290,8 @@ class stream_ordered_pool {
   stream_state* last_stream_ = nullptr;
   std::uint64_t free_sequence_ = 0;
   std::pmr::list<alias_range> aliases_;  // most recently used first
-  std::size_t alias_bytes_ = 0;           // mapped by the alias ranges
-  std::size_t auto_trim_trigger_ = 0;     // cached bytes that start the next automatic trim
+  std::size_t alias_bytes_ = 0;          // mapped by the alias ranges
+  std::size_t auto_trim_trigger_ = 0;    // cached bytes that start the next automatic trim
   std::uint32_t frees_since_auto_trim_ = 0;
   stream_ordered_stats stats_;
 };
