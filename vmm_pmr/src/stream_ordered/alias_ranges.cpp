@@ -32,35 +32,44 @@ std::size_t stream_ordered_pool::chunks_for(std::size_t block_size) const noexce
   return block_size / chunk + (block_size % chunk != 0 ? 1 : 0);
 }
 
-block* stream_ordered_pool::usable_chunk(address home, const stream_state& stream) {
-  block* holder = blocks_.containing(home);
-  if (holder == nullptr || !holder->is_free() || holder->end() - home < settings_.min_chunk_size) {
-    return nullptr;
-  }
-  return holder->stream == &stream || holder->stream == nullptr ? holder : nullptr;
+std::pmr::vector<stream_ordered_pool::usable_chunk> stream_ordered_pool::usable_chunks(
+    const stream_state& stream) {
+  const std::size_t chunk = settings_.min_chunk_size;
+  std::pmr::vector<usable_chunk> found(&bookkeeping_);
+  blocks_.for_each([&](block& b) {
+    if (!b.is_free() || (b.stream != &stream && b.stream != nullptr)) return;
+    const address first = space_.base() + (b.base - space_.base() + chunk - 1) / chunk * chunk;
+    for (address home = first; home < b.end() && b.end() - home >= chunk; home += chunk) {
+      found.push_back({home, &b});
+    }
+  });
+  return found;
 }
 
 block* stream_ordered_pool::take_idle_alias_range(stream_state& stream, std::size_t block_size,
                                                   std::size_t alignment) {
   const std::size_t wanted = chunks_for(block_size);
+  const auto fits = [&](const alias_range& range) {
+    return range.user == nullptr && range.homes.size() == wanted && range.base % alignment == 0;
+  };
+  if (std::none_of(aliases_.begin(), aliases_.end(), fits)) return nullptr;
+  const std::pmr::vector<usable_chunk> usable = usable_chunks(stream);
+  const auto holder_of = [&](address home) -> block* {
+    const auto found = std::lower_bound(
+        usable.begin(), usable.end(), home,
+        [](const usable_chunk& chunk, address wanted_home) { return chunk.home < wanted_home; });
+    return found != usable.end() && found->home == home ? found->holder : nullptr;
+  };
   for (auto range = aliases_.begin(); range != aliases_.end(); ++range) {
-    if (range->user != nullptr || range->homes.size() != wanted || range->base % alignment != 0) {
-      continue;
-    }
-    std::pmr::vector<block*> holders(&bookkeeping_);
+    if (!fits(*range)) continue;
+    std::pmr::vector<usable_chunk> chunks(&bookkeeping_);
     for (const address home : range->homes) {
-      block* holder = usable_chunk(home, stream);
+      block* holder = holder_of(home);
       if (holder == nullptr) break;
-      holders.push_back(holder);
+      chunks.push_back({home, holder});
     }
-    if (holders.size() != wanted) continue;
-    // Highest first: cutting a chunk out of a block keeps the block object for the part
-    // below it, so the holders of lower chunks stay valid.
-    std::pmr::vector<std::size_t> order(wanted, 0, &bookkeeping_);
-    for (std::size_t i = 0; i < wanted; ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](std::size_t a, std::size_t b) { return range->homes[a] > range->homes[b]; });
-    for (const std::size_t i : order) lend_chunk(*holders[i], range->homes[i]);
+    if (chunks.size() != wanted) continue;
+    lend_chunks(chunks);
     aliases_.splice(aliases_.begin(), aliases_, range);
     block& user = blocks_.insert({.base = range->base,
                                   .size = wanted * settings_.min_chunk_size,
@@ -73,41 +82,32 @@ block* stream_ordered_pool::take_idle_alias_range(stream_state& stream, std::siz
   return nullptr;
 }
 
-std::pmr::vector<address> stream_ordered_pool::usable_chunks(const stream_state& stream,
-                                                             std::size_t wanted) {
-  struct candidate {
-    std::size_t run;  // the size of the free block holding it
-    address home;
-  };
-  const std::size_t chunk = settings_.min_chunk_size;
-  std::pmr::vector<candidate> found(&bookkeeping_);
-  blocks_.for_each([&](const block& b) {
-    if (!b.is_free() || (b.stream != &stream && b.stream != nullptr)) return;
-    const address first = space_.base() + (b.base - space_.base() + chunk - 1) / chunk * chunk;
-    for (address home = first; home < b.end() && b.end() - home >= chunk; home += chunk) {
-      found.push_back({b.size, home});
-    }
+std::pmr::vector<stream_ordered_pool::usable_chunk> stream_ordered_pool::chunks_to_borrow(
+    const stream_state& stream, std::size_t wanted) {
+  std::pmr::vector<usable_chunk> found = usable_chunks(stream);
+  std::sort(found.begin(), found.end(), [](const usable_chunk& a, const usable_chunk& b) {
+    return a.holder->size != b.holder->size ? a.holder->size < b.holder->size : a.home > b.home;
   });
-  std::sort(found.begin(), found.end(), [](const candidate& a, const candidate& b) {
-    return a.run != b.run ? a.run < b.run : a.home > b.home;
-  });
-  std::pmr::vector<address> chosen(&bookkeeping_);
-  for (std::size_t i = 0; i < found.size() && i < wanted; ++i) chosen.push_back(found[i].home);
-  return chosen;
+  if (found.size() > wanted) found.resize(wanted);
+  return found;
 }
 
-void stream_ordered_pool::lend_chunk(block& holder, address home) {
+void stream_ordered_pool::lend_chunks(std::pmr::vector<usable_chunk>& chunks) {
   const std::size_t chunk = settings_.min_chunk_size;
-  free_list& list = list_of(holder.stream);
-  list.erase(holder);
-  block* lent = &holder;
-  if (home > holder.base) {
-    lent = &blocks_.split(holder, home);
-    list.insert(holder);
+  std::sort(chunks.begin(), chunks.end(),
+            [](const usable_chunk& a, const usable_chunk& b) { return a.home > b.home; });
+  for (const auto& [home, holder] : chunks) {
+    free_list& list = list_of(holder->stream);
+    list.erase(*holder);
+    block* lent = holder;
+    if (home > holder->base) {
+      lent = &blocks_.split(*holder, home);
+      list.insert(*holder);
+    }
+    if (lent->size > chunk) list.insert(blocks_.split(*lent, home + chunk));
+    // Keeps its stream and free_sequence: a range that cannot be made gives it back so.
+    lent->state = block_state::lent;
   }
-  if (lent->size > chunk) list.insert(blocks_.split(*lent, home + chunk));
-  // Keeps its stream and free_sequence: a range that cannot be made gives it back so.
-  lent->state = block_state::lent;
 }
 
 void stream_ordered_pool::return_alias_range(block& user, stream_state* stream) {
@@ -212,10 +212,10 @@ void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock, addre
 void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock,
                                                        stream_state& stream, std::size_t bytes,
                                                        std::size_t alignment,
-                                                       std::pmr::vector<address> homes,
+                                                       std::pmr::vector<usable_chunk> borrowed,
                                                        std::size_t fresh) {
   const std::size_t chunk = settings_.min_chunk_size;
-  const std::size_t wanted = homes.size() + fresh;
+  const std::size_t wanted = borrowed.size() + fresh;
   const std::size_t range_bytes = wanted * chunk;
   const std::size_t range_alignment = std::max(alignment, chunk);
 
@@ -245,10 +245,12 @@ void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_loc
     return nullptr;
   }
   for (const address slot : fresh_homes) space_.take(slot, chunk);
-  // The borrowed chunks are lent now, so no other request takes them meanwhile.
-  std::pmr::vector<address> borrowed(homes, &bookkeeping_);
-  std::sort(borrowed.begin(), borrowed.end(), std::greater<>());
-  for (const address home : borrowed) lend_chunk(*blocks_.containing(home), home);
+  // The borrowed chunks are lent now, so no other request takes them meanwhile (their
+  // order in the range does not matter).
+  lend_chunks(borrowed);
+  std::pmr::vector<address> homes(&bookkeeping_);
+  homes.reserve(wanted);
+  for (const usable_chunk& lent : borrowed) homes.push_back(lent.home);
 
   // The driver's part, without the lock: the new chunks in the pool's chunks, then every
   // chunk mapped again in the range, access granted once over it.
@@ -301,7 +303,7 @@ void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_loc
     space_.give_back(*base, range_bytes);
     for (const address slot : fresh_homes) space_.give_back(slot, chunk);
     // The borrowed chunks are free again, as they were.
-    for (const address home : borrowed) {
+    for (const address home : homes) {
       block* lent = blocks_.find(home);
       release_into(*lent, lent->stream);
     }
@@ -318,11 +320,8 @@ void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_loc
   stats_.cached_bytes += fresh * chunk;
   stats_.peak_mapped_bytes = std::max(stats_.peak_mapped_bytes, space_.mapped_bytes());
   ++stats_.grown_allocations;  // it made driver calls, whether or not it mapped new memory
-  std::pmr::vector<address> slots(&bookkeeping_);
-  slots.reserve(wanted);
-  slots.insert(slots.end(), homes.begin(), homes.end());
-  slots.insert(slots.end(), fresh_homes.begin(), fresh_homes.end());
-  alias_range& range = aliases_.emplace_front(*base, std::move(slots));
+  homes.insert(homes.end(), fresh_homes.begin(), fresh_homes.end());
+  alias_range& range = aliases_.emplace_front(*base, std::move(homes));
   alias_bytes_ += range_bytes;
   ++stats_.alias_ranges_made;
   stats_.alias_chunks_mapped += wanted;

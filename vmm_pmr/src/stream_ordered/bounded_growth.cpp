@@ -149,14 +149,14 @@ void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock, s
   make_room_for_alias_range(lock, wanted * chunk);  // may unlock: plan afresh below
   plan = plan_window(stream, block_size, alignment);
   if (plan && within_limit(*plan)) return grow_into_window(lock, stream, bytes, block_size, *plan);
-  std::pmr::vector<address> homes = usable_chunks(stream, wanted);
-  const std::size_t fresh = wanted - homes.size();
+  std::pmr::vector<usable_chunk> borrowed = chunks_to_borrow(stream, wanted);
+  const std::size_t fresh = wanted - borrowed.size();
   // A range would map at least as much new memory: the window is as good, and cheaper.
   if (plan && plan->missing <= fresh) {
     return grow_into_window(lock, stream, bytes, block_size, *plan);
   }
   if (void* served =
-          allocate_in_new_alias_range(lock, stream, bytes, alignment, std::move(homes), fresh)) {
+          allocate_in_new_alias_range(lock, stream, bytes, alignment, std::move(borrowed), fresh)) {
     return served;
   }
   // No hole holds the range: the window, if there is one, maps what is missing.

@@ -215,21 +215,29 @@ class stream_ordered_pool {
   // ---- alias ranges: alias_ranges.cpp ----
   // The chunks a block of `block_size` bytes takes in an alias range.
   std::size_t chunks_for(std::size_t block_size) const noexcept;
-  // The free block that holds the whole chunk at `home` and that `stream` may use, or null.
-  block* usable_chunk(address home, const stream_state& stream);
+  // A chunk whole in a free block `stream` may use: where it is and that block.
+  struct usable_chunk {
+    address home;
+    block* holder;
+  };
+  // Every such chunk, in address order: one pass over the blocks.
+  std::pmr::vector<usable_chunk> usable_chunks(const stream_state& stream);
   // An idle range of exactly the request's chunks, all usable by `stream`, now in use by
   // the returned (reserved) block; null when there is none. No driver call.
   block* take_idle_alias_range(stream_state& stream, std::size_t block_size, std::size_t alignment);
-  // Up to `wanted` chunks whole in free blocks `stream` may use, those of the smallest
-  // free blocks first (they serve the fewest requests), the highest among equals.
-  std::pmr::vector<address> usable_chunks(const stream_state& stream, std::size_t wanted);
-  // Maps `homes` and `fresh` new chunks (mapped in the pool's chunks first) back to back
-  // in a new range, and hands it out. Null when no hole of the reservation holds it.
+  // Up to `wanted` usable chunks for a new range, those of the smallest free blocks first
+  // (they serve the fewest requests), the highest among equals.
+  std::pmr::vector<usable_chunk> chunks_to_borrow(const stream_state& stream, std::size_t wanted);
+  // Maps the `borrowed` chunks and `fresh` new ones (mapped in the pool's chunks first)
+  // back to back in a new range, and hands it out. Null when no hole of the reservation
+  // holds it.
   void* allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock, stream_state& stream,
                                     std::size_t bytes, std::size_t alignment,
-                                    std::pmr::vector<address> homes, std::size_t fresh);
-  // Cuts the chunk at `home` out of the free block `holder` that holds it and marks it lent.
-  void lend_chunk(block& holder, address home);
+                                    std::pmr::vector<usable_chunk> borrowed, std::size_t fresh);
+  // Cuts each chunk out of the free block that holds it and marks it lent. The highest
+  // first: cutting a chunk out of a block keeps the block object for the part below it,
+  // so the holders of lower chunks stay valid.
+  void lend_chunks(std::pmr::vector<usable_chunk>& chunks);
   // The block of a range in use, freed on `stream`: its chunks become free at their homes.
   void return_alias_range(block& user, stream_state* stream);
   // Whether the work of an idle range's last user is known complete (it may record and
