@@ -15,10 +15,8 @@
 //      plus new chunks for what is missing, when that maps less new memory than the
 //      window would; otherwise the window. The limit bends rather than fail a request
 //      when free chunks are short (still in use on other streams, or during a capture).
-#include <fmt/format.h>
 
 #include <algorithm>
-#include <cassert>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -26,7 +24,6 @@
 #include "size_classes.hpp"
 #include "stream_ordered_pool.hpp"
 #include "vmm_pmr/byte_size.hpp"
-#include "vmm_pmr/cleanup_errors.hpp"
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/mapping.hpp"
 #include "vmm_pmr/physical_memory.hpp"
