@@ -142,6 +142,8 @@ class program {
     options.min_chunk_size = granularity * (1 + (flags >> 1) % 4);
     options.max_chunk_size = std::size_t{4} << 20;
     if (flags & 0x40) options.release_threshold = granularity * ((flags >> 3) % 8);
+    // Bounded to its peak: past it, requests get alias ranges of free chunks.
+    if (flags & 0x80) options.footprint_limit = 1.0;
     pool_ = std::make_unique<stream_ordered_resource>(events_, options);
   }
 
@@ -480,13 +482,17 @@ class program {
            fmt::format("stream-ordered: {} bad frees counted, {} made", stats.deallocation_errors,
                        expected_pool_errors_));
     std::size_t registered = 0;
-    for (const allocation_info& chunk : mapping_registry::global().live(pool_.get())) {
-      registered += chunk.mapped_bytes;
+    std::size_t aliased = 0;
+    for (const allocation_info& entry : mapping_registry::global().live(pool_.get())) {
+      (entry.aliased ? aliased : registered) += entry.mapped_bytes;
     }
     expect(registered == stats.mapped_bytes,
            fmt::format("stream-ordered: the registry holds {} B of chunks, the stats say {} B",
                        registered, stats.mapped_bytes));
-    mapped += stats.mapped_bytes;
+    expect(aliased == stats.alias_bytes,
+           fmt::format("stream-ordered: the registry holds {} B of alias ranges, the stats say {} B",
+                       aliased, stats.alias_bytes));
+    mapped += stats.mapped_bytes + stats.alias_bytes;
 
     // What the backend maps is what the resources hold; after a failed undo (which the
     // fault injector does not forward) it may hold more.

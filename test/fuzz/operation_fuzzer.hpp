@@ -1,7 +1,8 @@
 // The fuzz program: bytes decoded into a sequence of operations on the library.
 //
 // One input drives two vmm_resources (one shareable) and a stream_ordered_resource on
-// three streams, all over the host backend (64 KiB granularity, 64 MiB of memory, so
+// three streams (bounded to its peak when the first byte says so: alias ranges past the
+// limit), all over the host backend (64 KiB granularity, 64 MiB of memory, so
 // running out is reachable) under the test decorators: counting_backend (live driver
 // objects), fault_injecting_backend (an operation may arm a failure) and
 // manual_event_backend (events complete when an operation says so). Operations:
