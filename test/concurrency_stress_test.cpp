@@ -215,6 +215,7 @@ TEST_CASE("many threads across several resources and streams: nothing is lost or
   for (int p = 0; p < pool_count; ++p) {
     std::size_t live = 0;
     for (const held& h : leftovers) live += h.resource == vmm_count + p ? 1 : 0;
+    CHECK(pools[p]->check_invariants() == "");
     const vmm_pmr::stream_ordered_stats stats = pools[p]->stats();
     CHECK(stats.live_count == live);
     CHECK(stats.allocations == allocations[vmm_count + p]);

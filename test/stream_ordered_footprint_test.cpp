@@ -24,17 +24,21 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "support/backends_under_test.hpp"
+#include "support/exact_alignment_backend.hpp"
 #include "support/fault_fixtures.hpp"
 #include "support/printers.hpp"
 #include "support/stream_ordered_harness.hpp"
 #include "vmm_pmr/error.hpp"
+#include "vmm_pmr/host_backend.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/stream_ordered_resource.hpp"
 #include "vmm_pmr/stream_ordered_stats.hpp"
+#include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 #include "vmm_pmr/testing/manual_event_backend.hpp"
 
@@ -837,6 +841,58 @@ TEST_CASE("the registry finds a range in use by any pointer into it, and counts 
   const vmm_pmr::allocation_stats registered = mapping_registry::global().stats(resource.get());
   CHECK(registered.live_mapped_bytes == resource->stats().mapped_bytes);
   resource->deallocate(range, 2 * two_mib, stream_a);
+}
+
+// ---- where the reservation lands ----
+
+// A reservation aligned to exactly what the pool asks for, and no more: chunk edges then
+// sit off every larger power of two, as mmap or the driver may place them on any run.
+TEST_CASE("a bounded pool keeps its chunks and ranges on one grid wherever the reservation lands",
+          "[stream_ordered][footprint][placement]") {
+  struct setting {
+    std::size_t granularity;
+    std::size_t chunk;
+  };
+  const setting grid = GENERATE(setting{64 << 10, two_mib}, setting{two_mib, 2 * two_mib},
+                                setting{two_mib, 3 * two_mib});
+  CAPTURE(grid.granularity, grid.chunk);
+  auto host = vmm_pmr::make_host_backend({.granularity = grid.granularity});
+  auto placed = std::make_shared<vmm_pmr::test::exact_alignment_backend>(host, grid.granularity);
+  auto counting = std::make_shared<vmm_pmr::testing::counting_backend>(placed);
+  {
+    stream_ordered_options options = bounded(1.0);
+    options.min_chunk_size = grid.chunk;
+    stream_ordered_resource resource(counting, options);
+    // Half a chunk at a chunk's alignment, twice, then a small block: the second request
+    // cannot share the first chunk, and past the limit it takes an alias range.
+    std::vector<std::tuple<void*, std::size_t, std::size_t>> live;
+    const auto allocate = [&](std::size_t bytes, std::size_t alignment) {
+      void* p = resource.allocate(bytes, stream_view{}, alignment);
+      CHECK(as_address(p) % alignment == 0);
+      resource.driver().fill(as_address(p), static_cast<std::uint8_t>(live.size() + 1), bytes);
+      live.emplace_back(p, bytes, alignment);
+      REQUIRE(resource.check_invariants() == "");
+    };
+    allocate(1000 << 10, two_mib);
+    allocate(1000 << 10, two_mib);
+    allocate(65, 256);
+    allocate(3 * mib, 2 * two_mib);
+    allocate(5 * mib, 256);
+    for (std::size_t i = 0; i < live.size(); ++i) {
+      const auto& [p, bytes, alignment] = live[i];
+      CAPTURE(i);
+      CHECK(all_bytes_are(p, bytes, static_cast<unsigned char>(i + 1)));
+    }
+    while (!live.empty()) {
+      const auto [p, bytes, alignment] = live.back();
+      live.pop_back();
+      resource.deallocate(p, bytes, stream_view{}, alignment);
+      REQUIRE(resource.check_invariants() == "");
+    }
+    resource.trim(0);
+    CHECK(resource.stats().mapped_bytes == 0);
+  }
+  CHECK(counting->live() == vmm_pmr::testing::live_objects{});
 }
 
 // ---- chunks, options and statistics ----

@@ -3,13 +3,17 @@
 // under manual_event_backend (events complete when a test says so), plus the shared
 // cases that also run on a GPU.
 #include <catch2/catch_test_macros.hpp>
+#include <catch2/generators/catch_generators.hpp>
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <memory_resource>
+#include <utility>
 #include <vector>
 
 #include "support/backends_under_test.hpp"
@@ -244,6 +248,34 @@ TEST_CASE("once both streams are done, their free blocks merge and serve a large
   CHECK(resource->stats().chunks_mapped == 1);
   CHECK(harness.events->waits().empty());
   resource->deallocate(whole, two_mib, stream_c);
+}
+
+TEST_CASE("a block freed next to a settled one also merges with the stream's block beyond it",
+          "[stream_ordered][coalescing]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make(granule_chunks());
+  // One chunk: [wide | middle | right]; the front of `wide` is then taken again, leaving its
+  // tail free in stream A's list: [front (live) | tail (A) | middle | right].
+  void* wide = resource->allocate(mib, stream_a);
+  void* middle = resource->allocate(mib / 2, stream_a);
+  void* right = resource->allocate(mib / 2, stream_a);
+  REQUIRE(as_address(right) + mib / 2 == as_address(wide) + two_mib);
+  resource->deallocate(wide, mib, stream_a);
+  void* front = resource->allocate(256, stream_a);
+  REQUIRE(front == wide);
+  // The middle settles beside A's tail (settled blocks merge only with settled ones).
+  resource->deallocate(middle, mib / 2, stream_b);
+  resource->settle(stream_b);
+  resource->deallocate(right, mib / 2, stream_a);
+  REQUIRE(resource->check_invariants() == "");
+
+  // Freeing `right` on A merges it with the settled middle and, past it, with A's tail.
+  void* rest = resource->allocate(two_mib - 256, stream_a);
+  CHECK(as_address(rest) == as_address(front) + 256);
+  CHECK(resource->stats().chunks_mapped == 1);
+  CHECK(resource->check_invariants() == "");
+  resource->deallocate(rest, two_mib - 256, stream_a);
+  resource->deallocate(front, 256, stream_a);
 }
 
 TEST_CASE("a request gets the smallest free block that holds it, the lowest among equals",
@@ -489,17 +521,48 @@ TEST_CASE("trim releases exactly the free chunks, and the backend unmaps them",
   resource->deallocate(first, two_mib, stream_a);
 }
 
-TEST_CASE("trim keeps chunks that hold a live block", "[stream_ordered][trim]") {
+TEST_CASE("trim keeps a chunk whose one live block sits at its start, middle or tail",
+          "[stream_ordered][trim]") {
+  const std::size_t live = GENERATE(0, 1, 2);
+  const char* const where[] = {"start", "middle", "tail"};
+  CAPTURE(where[live]);
   stream_ordered_harness harness;
   auto resource = harness.make(granule_chunks());
-  void* small = resource->allocate(256, stream_a);
-  void* rest = resource->allocate(two_mib - 256, stream_a);
+  // A chunk freed whole, then three blocks tiling the chunk above it, one of which stays
+  // live: trim looks at the higher chunk first, while the cache holds more than a chunk.
   void* next = resource->allocate(two_mib, stream_a);
-  resource->deallocate(rest, two_mib - 256, stream_a);
+  const std::array<std::size_t, 3> sizes{mib / 2, mib, mib / 2};
+  std::array<void*, 3> blocks{};
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    blocks[i] = resource->allocate(sizes[i], stream_a);
+  }
+  REQUIRE(as_address(blocks[0]) == as_address(next) + two_mib);
+  REQUIRE(as_address(blocks[1]) == as_address(blocks[0]) + sizes[0]);
+  REQUIRE(as_address(blocks[2]) == as_address(blocks[1]) + sizes[1]);
+  std::memset(blocks[live], 0x5a, sizes[live]);
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i != live) resource->deallocate(blocks[i], sizes[i], stream_a);
+  }
   resource->deallocate(next, two_mib, stream_a);
+
   CHECK(resource->trim() == two_mib);
   CHECK(resource->stats().mapped_bytes == two_mib);
-  resource->deallocate(small, 256, stream_a);
+  CHECK(harness.counting->live().mapped_bytes == two_mib);
+  const auto* bytes = static_cast<const unsigned char*>(blocks[live]);
+  CHECK(std::all_of(bytes, bytes + sizes[live], [](unsigned char b) { return b == 0x5a; }));
+  CHECK(resource->check_invariants() == "");
+  // The chunk's free parts serve again without growth.
+  const std::size_t others = two_mib - sizes[live];
+  const std::uint64_t chunks_before = resource->stats().chunks_mapped;
+  std::vector<std::pair<void*, std::size_t>> again;
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (i != live) again.emplace_back(resource->allocate(sizes[i], stream_a), sizes[i]);
+  }
+  CHECK(resource->stats().chunks_mapped == chunks_before);
+  CHECK(resource->stats().live_block_bytes == others + sizes[live]);
+  for (const auto& [pointer, size] : again) resource->deallocate(pointer, size, stream_a);
+  resource->deallocate(blocks[live], sizes[live], stream_a);
+  CHECK(resource->check_invariants() == "");
 }
 
 TEST_CASE("trim(bytes_to_keep) keeps that much cached, releasing the highest chunks first",

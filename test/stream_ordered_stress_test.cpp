@@ -171,6 +171,8 @@ TEST_CASE("no block reaches a stream while the stream that freed it may still us
           unsafe_unmaps += shadow.unsafe_unmap(chunk.base, chunk.base + chunk.mapped_bytes);
       }
     }
+    INFO("after step " << step);
+    REQUIRE(resource->check_invariants() == "");
   }
   CHECK(unsafe_handouts == 0);
   CHECK(unsafe_unmaps == 0);

@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "support/exact_alignment_backend.hpp"
 #include "vmm_pmr/cleanup_errors.hpp"
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/host_backend.hpp"
@@ -103,7 +104,9 @@ class program {
  public:
   program()
       : counting_(std::make_shared<testing::counting_backend>(
-            make_host_backend({.granularity = granularity, .capacity = capacity}))),
+            std::make_shared<test::exact_alignment_backend>(
+                make_host_backend({.granularity = granularity, .capacity = capacity}),
+                granularity))),
         faults_(std::make_shared<testing::fault_injecting_backend>(counting_)),
         events_(std::make_shared<testing::manual_event_backend>(faults_)) {}
 
@@ -478,6 +481,8 @@ class program {
     expect(stats.mapped_bytes == stats.live_block_bytes + stats.cached_bytes,
            fmt::format("stream-ordered: mapped {} != live blocks {} + cached {}",
                        stats.mapped_bytes, stats.live_block_bytes, stats.cached_bytes));
+    const std::string pool_violation = pool_->check_invariants();
+    expect(pool_violation.empty(), "stream-ordered: " + pool_violation);
     expect(stats.deallocation_errors == expected_pool_errors_,
            fmt::format("stream-ordered: {} bad frees counted, {} made", stats.deallocation_errors,
                        expected_pool_errors_));
@@ -489,9 +494,10 @@ class program {
     expect(registered == stats.mapped_bytes,
            fmt::format("stream-ordered: the registry holds {} B of chunks, the stats say {} B",
                        registered, stats.mapped_bytes));
-    expect(aliased == stats.alias_bytes,
-           fmt::format("stream-ordered: the registry holds {} B of alias ranges, the stats say {} B",
-                       aliased, stats.alias_bytes));
+    expect(
+        aliased == stats.alias_bytes,
+        fmt::format("stream-ordered: the registry holds {} B of alias ranges, the stats say {} B",
+                    aliased, stats.alias_bytes));
     mapped += stats.mapped_bytes + stats.alias_bytes;
 
     // What the backend maps is what the resources hold; after a failed undo (which the

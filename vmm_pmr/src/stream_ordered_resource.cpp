@@ -274,6 +274,8 @@ std::vector<stream_usage> stream_ordered_resource::stream_stats() const {
   return pool_->stream_stats();
 }
 
+std::string stream_ordered_resource::check_invariants() const { return pool_->check_invariants(); }
+
 void* stream_ordered_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
   return allocate(bytes, options_.stream, alignment);
 }

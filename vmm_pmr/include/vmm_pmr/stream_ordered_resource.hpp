@@ -43,6 +43,7 @@
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
+#include <string>
 #include <vector>
 
 #include "vmm_pmr/backend.hpp"
@@ -97,6 +98,11 @@ class stream_ordered_resource final : public std::pmr::memory_resource {
 
   stream_ordered_stats stats() const;
   std::vector<stream_usage> stream_stats() const;
+  // Walks the pool's structures and returns the first of its invariants that does not hold
+  // (blocks tile the mapped memory, free lists, alias ranges, statistics), or an empty
+  // string. It takes time in proportion to the blocks: for tests and debugging, called while
+  // no other thread is inside the resource.
+  std::string check_invariants() const;
 
   const stream_ordered_options& options() const noexcept { return options_; }
   stream_view stream() const noexcept { return options_.stream; }

@@ -6,7 +6,7 @@
 namespace vmm_pmr::detail {
 
 address_space::address_space(address base, std::size_t size, std::pmr::memory_resource* memory)
-    : base_(base), size_(size), holes_(memory), chunks_(memory) {
+    : base_(base), size_(size), holes_(memory), chunks_(memory), abandoned_(memory) {
   holes_.emplace(base, size);
 }
 

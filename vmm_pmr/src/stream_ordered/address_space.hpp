@@ -1,12 +1,13 @@
 // The stream-ordered resource's one reservation: which parts are mapped (chunks) and
 // which are not (holes).
 //
-// Invariant: holes, chunks and the ranges being mapped or unmapped right now (taken
-// out of the holes, not yet chunks, or the reverse) tile the reservation without
-// overlap, except for ranges whose unmapping failed: those are never given back, since
-// mapping over what may still be mapped would fail every later growth there. Holes are merged with
-// their neighbours, so the lowest hole that fits is the lowest address that fits; chunks are never
-// merged: each is one physical allocation and one mapping, unmapped and released as a whole.
+// Invariant: holes, chunks, alias ranges, abandoned ranges and the ranges being mapped or
+// unmapped right now (taken out of the holes, not yet chunks, or the reverse) tile the
+// reservation without overlap. A range whose unmapping failed is abandoned, never given
+// back: mapping over what may still be mapped would fail every later growth there. Holes
+// are merged with their neighbours, so the lowest hole that fits is the lowest address that
+// fits; chunks are never merged: each is one physical allocation and one mapping, unmapped
+// and released as a whole.
 #pragma once
 
 #include <cstddef>
@@ -31,6 +32,10 @@ class address_space {
   void take(address at, std::size_t size);
   // Makes [at, at + size) a hole again, merged with adjacent holes.
   void give_back(address at, std::size_t size);
+  // Keeps [at, at + size), taken and no longer mapped as far as the pool knows, out of the
+  // holes for good: its unmapping failed.
+  void abandon(address at, std::size_t size) { abandoned_.emplace(at, size); }
+  const std::pmr::map<address, std::size_t>& abandoned() const noexcept { return abandoned_; }
 
   // Mapped chunks, by base address.
   const std::pmr::map<address, std::size_t>& chunks() const noexcept { return chunks_; }
@@ -43,6 +48,7 @@ class address_space {
   std::size_t size_;
   std::pmr::map<address, std::size_t> holes_;
   std::pmr::map<address, std::size_t> chunks_;
+  std::pmr::map<address, std::size_t> abandoned_;
   std::size_t mapped_bytes_ = 0;
 };
 

@@ -203,10 +203,36 @@ void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock, addre
   i = 0;
   for (const address_list* unmapping : {&retiring, &releasing}) {
     for (const auto& [base, size] : *unmapping) {
-      if (reusable[i++]) space_.give_back(base, size);
+      if (reusable[i++]) {
+        space_.give_back(base, size);
+      } else {
+        space_.abandon(base, size);
+      }
     }
   }
   stats_.alias_ranges_retired += retiring.size();
+}
+
+std::optional<address> stream_ordered_pool::highest_slot_in(address hole_base,
+                                                            std::size_t hole_size,
+                                                            std::size_t bytes,
+                                                            std::size_t alignment) const noexcept {
+  const std::size_t chunk = settings_.min_chunk_size;
+  if (hole_size < bytes) return std::nullopt;
+  const address top = hole_base + hole_size - bytes;
+  const auto on_grid = [&](address at) { return (at - space_.base()) % chunk == 0; };
+  // Slots and multiples of the alignment meet once every lcm(chunk, alignment) bytes:
+  // stepping down by the larger of the two finds a meeting within a few steps, since the
+  // reservation's base is aligned to the largest power of two that divides the chunk.
+  const std::size_t step = std::max(chunk, alignment);
+  address at = alignment > chunk ? top / alignment * alignment
+                                 : space_.base() + (top - space_.base()) / chunk * chunk;
+  while (at >= hole_base) {
+    if (on_grid(at) && at % alignment == 0) return at;
+    if (at - hole_base < step) break;
+    at -= step;
+  }
+  return std::nullopt;
 }
 
 void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock,
@@ -217,16 +243,12 @@ void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_loc
   const std::size_t chunk = settings_.min_chunk_size;
   const std::size_t wanted = borrowed.size() + fresh;
   const std::size_t range_bytes = wanted * chunk;
-  const std::size_t range_alignment = std::max(alignment, chunk);
 
   // The highest hole that holds the range (growth takes the lowest), and the lowest chunk
   // slots for the new chunks.
   std::optional<address> base;
   for (auto hole = space_.holes().rbegin(); hole != space_.holes().rend() && !base; ++hole) {
-    const auto [hole_base, hole_size] = *hole;
-    if (hole_size < range_bytes) continue;
-    const address start = (hole_base + hole_size - range_bytes) / range_alignment * range_alignment;
-    if (start >= hole_base) base = start;
+    base = highest_slot_in(hole->first, hole->second, range_bytes, alignment);
   }
   if (!base) return nullptr;
   space_.take(*base, range_bytes);
@@ -290,7 +312,7 @@ void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_loc
     // No reservation of its own either; its memory is the chunks' (counted there).
     registry_.add(owner_, vmm_allocation({}, std::move(aliases)),
                   {.requested_bytes = range_bytes,
-                   .alignment = range_alignment,
+                   .alignment = std::max(alignment, settings_.granularity),
                    .location = settings_.properties.location,
                    .compressed = false,
                    .imported = false,

@@ -128,6 +128,10 @@ class block_map {
   void for_each(Visit&& visit) {
     for (block* b = lowest_; b != nullptr; b = b->higher) visit(*b);
   }
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (const block* b = lowest_; b != nullptr; b = b->higher) visit(*b);
+  }
 
  private:
   // Links `b` into the list right after `lower` (null: first).

@@ -134,6 +134,14 @@ class cached_bins {
   std::size_t bytes() const noexcept { return bytes_; }
   bool empty() const noexcept { return bytes_ == 0; }
 
+  // Calls `visit(block&, bin_size)` for every cached block.
+  template <typename Visit>
+  void for_each(Visit&& visit) const {
+    for (const bin& each : bins_) {
+      for (block* b = each.head; b != nullptr; b = b->next_cached) visit(*b, each.size);
+    }
+  }
+
  private:
   struct bin {
     std::size_t size = 0;

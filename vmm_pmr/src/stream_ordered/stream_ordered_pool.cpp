@@ -26,6 +26,15 @@ constexpr std::size_t growth_divisor = 16;
 // Frees over the release threshold between two automatic trims that released nothing.
 constexpr std::uint32_t auto_trim_retry_interval = 64;
 
+// The reservation's alignment: what the options ask, and at least the largest power of two
+// that divides min_chunk_size, so that slots of the chunk grid are as aligned as a chunk's
+// size allows whatever address the backend picks (a bounded pool places alias ranges on
+// that grid at the request's alignment).
+std::size_t grid_alignment(const pool_settings& settings) {
+  const std::size_t chunk = settings.min_chunk_size;
+  return std::max(settings.reservation_alignment, chunk & (~chunk + 1));
+}
+
 }  // namespace
 
 std::uint64_t stream_state::waited_sequence(const stream_state& donor) const noexcept {
@@ -51,7 +60,7 @@ stream_ordered_pool::stream_ordered_pool(backend& driver, mapping_registry& regi
       registry_(registry),
       owner_(owner),
       settings_(std::move(settings)),
-      reservation_(driver, settings_.reservation_size, settings_.reservation_alignment),
+      reservation_(driver, settings_.reservation_size, grid_alignment(settings_)),
       space_(reservation_.base(), reservation_.size(), &bookkeeping_),
       blocks_(&bookkeeping_),
       streams_(&bookkeeping_),
@@ -371,17 +380,19 @@ void stream_ordered_pool::release_into(block& b, stream_state* stream) {
     return neighbour != nullptr && neighbour->is_free() &&
            (neighbour->stream == stream || neighbour->stream == nullptr);
   };
+  // Past a settled neighbour may lie a block of `stream` that the settled one never merged
+  // with (it was in another list then): keep going until a neighbour is not mergeable.
   block* merged = &b;
-  block* before = blocks_.adjacent_before(*merged);
-  if (mergeable(before)) {
+  for (block* before = blocks_.adjacent_before(*merged); mergeable(before);
+       before = blocks_.adjacent_before(*merged)) {
     list_of(before->stream).erase(*before);
     before->free_sequence = std::max(before->free_sequence, merged->free_sequence);
     before->stream = stream;
     blocks_.absorb(*before, *merged);
     merged = before;
   }
-  block* after = blocks_.adjacent_after(*merged);
-  if (mergeable(after)) {
+  for (block* after = blocks_.adjacent_after(*merged); mergeable(after);
+       after = blocks_.adjacent_after(*merged)) {
     list_of(after->stream).erase(*after);
     merged->free_sequence = std::max(merged->free_sequence, after->free_sequence);
     blocks_.absorb(*merged, *after);

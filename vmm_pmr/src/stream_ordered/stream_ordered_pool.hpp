@@ -42,6 +42,7 @@
 #include <memory_resource>
 #include <mutex>  // std::unique_lock, std::lock_guard
 #include <optional>
+#include <string>
 #include <unordered_map>
 #include <vector>
 
@@ -153,7 +154,13 @@ class stream_ordered_pool {
   stream_ordered_stats stats() const;
   std::vector<stream_usage> stream_stats() const;
 
+  // The first invariant (above, and in alias_range.hpp and address_space.hpp) that does not
+  // hold, or an empty string. Walks every structure: for tests, with no call in progress.
+  std::string check_invariants() const;
+
  private:
+  friend class invariant_checker;  // pool_invariants.cpp
+
   struct growth_plan {
     address chunk_base = 0;
     std::size_t chunk_size = 0;
@@ -228,6 +235,10 @@ class stream_ordered_pool {
   // Up to `wanted` usable chunks for a new range, those of the smallest free blocks first
   // (they serve the fewest requests), the highest among equals.
   std::pmr::vector<usable_chunk> chunks_to_borrow(const stream_state& stream, std::size_t wanted);
+  // The highest slot of the chunk grid (min_chunk_size apart from the reservation's base)
+  // in the hole [hole_base, hole_base + hole_size) where `bytes` fit at `alignment`.
+  std::optional<address> highest_slot_in(address hole_base, std::size_t hole_size,
+                                         std::size_t bytes, std::size_t alignment) const noexcept;
   // Maps the `borrowed` chunks and `fresh` new ones (mapped in the pool's chunks first)
   // back to back in a new range, and hands it out. Null when no hole of the reservation
   // holds it.
