@@ -14,19 +14,31 @@
 #include <cstddef>
 #include <memory_resource>
 
+#include "vmm_pmr/detail/cccl_spellings.hpp"
 #include "vmm_pmr/stream_view.hpp"
 
 namespace vmm_pmr {
 
 class stream_ordered_resource;
 
-class stream_bound_resource final : public std::pmr::memory_resource {
+class stream_bound_resource final : public std::pmr::memory_resource,
+                                    public detail::stream_ordered_spellings<stream_bound_resource> {
  public:
   stream_bound_resource(stream_ordered_resource& resource, stream_view stream) noexcept
       : resource_(&resource), stream_(stream) {}
 
+  using std::pmr::memory_resource::allocate;
+  using std::pmr::memory_resource::deallocate;
+  // CCCL's cuda::mr spellings (detail/cccl_spellings.hpp): an explicit stream wins.
+  using stream_ordered_spellings::allocate;
+  using stream_ordered_spellings::deallocate;
+
   stream_ordered_resource& resource() const noexcept { return *resource_; }
   stream_view stream() const noexcept { return stream_; }
+  // The same resource on another stream.
+  stream_bound_resource on_stream(stream_view stream) const noexcept {
+    return {*resource_, stream};
+  }
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;

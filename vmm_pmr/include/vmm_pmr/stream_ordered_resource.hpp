@@ -47,6 +47,7 @@
 #include <vector>
 
 #include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/detail/cccl_spellings.hpp"
 #include "vmm_pmr/stream_bound_resource.hpp"
 #include "vmm_pmr/stream_ordered_options.hpp"
 #include "vmm_pmr/stream_ordered_stats.hpp"
@@ -59,7 +60,9 @@ namespace detail {
 class stream_ordered_pool;
 }
 
-class stream_ordered_resource final : public std::pmr::memory_resource {
+class stream_ordered_resource final
+    : public std::pmr::memory_resource,
+      public detail::stream_ordered_spellings<stream_ordered_resource> {
  public:
   // cudaMalloc's alignment; any power of two may be asked for.
   static constexpr std::size_t default_alignment = 256;
@@ -79,6 +82,9 @@ class stream_ordered_resource final : public std::pmr::memory_resource {
   // The std::pmr interface: on options().stream.
   using std::pmr::memory_resource::allocate;
   using std::pmr::memory_resource::deallocate;
+  // CCCL's cuda::mr spellings (detail/cccl_spellings.hpp; properties in cccl.hpp).
+  using stream_ordered_spellings::allocate;
+  using stream_ordered_spellings::deallocate;
 
   void* allocate(std::size_t bytes, stream_view stream, std::size_t alignment = default_alignment);
   void deallocate(void* pointer, std::size_t bytes, stream_view stream,

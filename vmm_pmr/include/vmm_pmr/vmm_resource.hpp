@@ -77,6 +77,7 @@
 
 #include "vmm_pmr/allocation_stats.hpp"
 #include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/detail/cccl_spellings.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/shared_allocation.hpp"
 #include "vmm_pmr/stream_view.hpp"
@@ -84,7 +85,8 @@
 
 namespace vmm_pmr {
 
-class vmm_resource final : public std::pmr::memory_resource {
+class vmm_resource final : public std::pmr::memory_resource,
+                           public detail::synchronous_spellings<vmm_resource> {
  public:
   // On the CUDA backend (throws unavailable_error without a usable GPU).
   explicit vmm_resource(vmm_options options = {});
