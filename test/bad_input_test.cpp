@@ -463,6 +463,22 @@ std::vector<bad_input> bad_input_table() {
          options.max_chunk_size = 4 << 20;
          (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
        })},
+      {"stream_ordered_options{.min_chunk_size = 3 MiB}", o::invalid_argument,
+       "min_chunk_size = 3145728 (3 MiB) is not a multiple of the 2 MiB granularity (chunks are "
+       "whole granules): use 2097152 (2 MiB) or 4194304 (4 MiB)",
+       throwing([](scene& s) {
+         vmm_pmr::stream_ordered_options options;
+         options.min_chunk_size = 3 << 20;
+         (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
+       })},
+      {"stream_ordered_options{.max_chunk_size = 1}", o::invalid_argument,
+       "max_chunk_size = 1 (1 B) is not a multiple of the 2 MiB granularity (chunks are whole "
+       "granules): use 2097152 (2 MiB)",
+       throwing([](scene& s) {
+         vmm_pmr::stream_ordered_options options;
+         options.max_chunk_size = 1;
+         (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
+       })},
       {"stream_ordered_options{.reservation_size = SIZE_MAX}", o::invalid_argument,
        "reservation_size = 18446744073709551615 overflows", throwing([](scene& s) {
          vmm_pmr::stream_ordered_options options;

@@ -878,6 +878,38 @@ TEST_CASE("chunk sizes that contradict each other are invalid_argument",
   CHECK(harness.counting->live() == vmm_pmr::testing::live_objects{});
 }
 
+TEST_CASE("a chunk size that is not a multiple of the granularity is invalid_argument",
+          "[stream_ordered][options]") {
+  stream_ordered_harness harness;
+  stream_ordered_options options;
+  options.min_chunk_size = 3 * mib;
+  CHECK_THROWS_MATCHES(
+      harness.make(options), vmm_pmr::invalid_argument,
+      MessageMatches(ContainsSubstring(
+          "stream_ordered_options::min_chunk_size = 3145728 (3 MiB) is not a multiple of the 2 "
+          "MiB granularity (chunks are whole granules): use 2097152 (2 MiB) or 4194304 (4 MiB)")));
+  options.min_chunk_size = 0;
+  options.max_chunk_size = 1;  // no smaller multiple to offer
+  CHECK_THROWS_MATCHES(
+      harness.make(options), vmm_pmr::invalid_argument,
+      MessageMatches(ContainsSubstring(
+          "stream_ordered_options::max_chunk_size = 1 (1 B) is not a multiple of the 2 MiB "
+          "granularity (chunks are whole granules): use 2097152 (2 MiB)")));
+  CHECK(harness.counting->live() == vmm_pmr::testing::live_objects{});
+}
+
+TEST_CASE("chunk sizes left at 0 are the defaults rounded up to a larger granularity",
+          "[stream_ordered][options]") {
+  stream_ordered_harness harness;
+  stream_ordered_options options;
+  options.memory.granularity = vmm_pmr::granularity_choice::multiple_of(4 * mib);
+  options.footprint_limit = 1.0;  // every chunk is then exactly min_chunk_size
+  auto resource = harness.make(options);
+  void* block = resource->allocate(100, stream_a);
+  CHECK(resource->stats().mapped_bytes == 4 * mib);  // min_chunk_size: 2 MiB rounded up
+  resource->deallocate(block, 100, stream_a);
+}
+
 TEST_CASE("the reservation is made once, at construction, and nothing is mapped until needed",
           "[stream_ordered][options]") {
   stream_ordered_harness harness;

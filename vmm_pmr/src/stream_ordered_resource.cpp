@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <string>
 #include <utility>
 
 #include "stream_ordered/size_classes.hpp"
@@ -49,6 +50,27 @@ std::size_t rounded_option(std::size_t value, std::size_t granularity, const cha
   return *rounded;
 }
 
+// A chunk is whole granules: a size the caller gives must be a multiple of the
+// granularity (rounding it would map chunks of a size nobody asked for); 0 takes
+// `fallback`, rounded up, since the granularity may be larger than a default.
+std::size_t chunk_size_option(std::size_t value, std::size_t fallback, std::size_t granularity,
+                              const char* name) {
+  if (value == 0) return rounded_option(fallback, granularity, name);
+  if (value % granularity == 0) return value;
+  const std::size_t below = value / granularity * granularity;
+  const std::optional<std::size_t> above = round_up(value, granularity);
+  const auto exact = [](std::size_t bytes) {
+    return fmt::format("{} ({})", bytes, format_bytes(bytes));
+  };
+  std::string nearest;
+  if (below != 0) nearest = exact(below);
+  if (above) nearest += (nearest.empty() ? "" : " or ") + exact(*above);
+  throw invalid_argument(
+      fmt::format("stream_ordered_options::{} = {} is not a multiple of the {} granularity "
+                  "(chunks are whole granules): use {}",
+                  name, exact(value), format_bytes(granularity), nearest));
+}
+
 // Twice the device's memory, rounded up to 1 GiB: room for the holes trim leaves between
 // chunks, and for chunks that overshoot a little.
 std::size_t default_reservation(const device_attributes& device) {
@@ -69,11 +91,9 @@ detail::pool_settings settle_pool_settings(const stream_ordered_options& options
                                                    : default_reservation(resolved.device),
                      granularity, "reservation_size");
   settings.min_chunk_size =
-      rounded_option(options.min_chunk_size != 0 ? options.min_chunk_size : default_min_chunk,
-                     granularity, "min_chunk_size");
+      chunk_size_option(options.min_chunk_size, default_min_chunk, granularity, "min_chunk_size");
   settings.max_chunk_size =
-      rounded_option(options.max_chunk_size != 0 ? options.max_chunk_size : default_max_chunk,
-                     granularity, "max_chunk_size");
+      chunk_size_option(options.max_chunk_size, default_max_chunk, granularity, "max_chunk_size");
   if (settings.min_chunk_size > settings.max_chunk_size) {
     throw invalid_argument(fmt::format(
         "stream_ordered_options: min_chunk_size ({}) is larger than max_chunk_size ({})",
