@@ -189,6 +189,13 @@ std::vector<bad_input> bad_input_table() {
          s.plain->deallocate(zero, 0);
          return zero != nullptr && s.bad_deallocations().empty();
        }},
+      {"vmm_resource::deallocate(allocate(0, 64), 0, 16)", o::reported,
+       "alignment differs: deallocate was given alignment 16, but 0x40 is the pointer "
+       "allocate(0, 64) returns",
+       [](scene& s) {
+         s.plain->deallocate(s.plain->allocate(0, 64), 0, 16);
+         return true;
+       }},
       {"vmm_resource::deallocate(foreign, n)", o::reported,
        "pointer was not allocated by this resource",
        [](scene& s) {
@@ -414,6 +421,13 @@ std::vector<bad_input> bad_input_table() {
       {"stream_ordered_resource::allocate(n, stream, 1 << 62)", o::out_of_memory,
        "alignment 4611686018427387904",
        throwing([](scene& s) { (void)s.pool->allocate(100, stream_a, std::size_t{1} << 62); })},
+      {"stream_ordered_resource::deallocate(allocate(0, stream, 64), 0, stream, 16)", o::reported,
+       "alignment differs: deallocate was given alignment 16, but 0x40 is the pointer "
+       "allocate(0, 64) returns",
+       [](scene& s) {
+         s.pool->deallocate(s.pool->allocate(0, stream_a, 64), 0, stream_a, 16);
+         return true;
+       }},
       {"stream_ordered_resource::deallocate(foreign, n, stream)", o::reported,
        "pointer was not allocated by this resource",
        [](scene& s) {

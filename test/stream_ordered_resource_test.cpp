@@ -400,6 +400,21 @@ TEST_CASE("allocate(0) returns an aligned non-null pointer without any call",
   CHECK(harness.reports.bad_deallocations.empty());
 }
 
+TEST_CASE("a zero-byte pointer freed with another alignment is reported naming both",
+          "[stream_ordered][bad_input]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make();
+  void* aligned = resource->allocate(0, stream_a, 4096);
+  resource->deallocate(aligned, 0, stream_a, 256);
+  REQUIRE(harness.reports.bad_deallocations.size() == 1);
+  CHECK_THAT(harness.reports.bad_deallocations.back().message,
+             ContainsSubstring("alignment differs: deallocate was given alignment 256, but 0x1000 "
+                               "is the pointer allocate(0, 4096) returns; pass alignment 4096"));
+  CHECK(resource->stats().deallocation_errors == 1);
+  resource->deallocate(aligned, 0, stream_a, 4096);
+  CHECK(harness.reports.bad_deallocations.size() == 1);
+}
+
 TEST_CASE("a size that cannot be represented is out_of_memory naming the size",
           "[stream_ordered][bad_input]") {
   stream_ordered_harness harness;

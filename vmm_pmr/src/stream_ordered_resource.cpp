@@ -20,6 +20,7 @@
 #include "vmm_pmr/formatters.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/physical_memory.hpp"
+#include "zero_size_pointer.hpp"
 
 namespace vmm_pmr {
 namespace {
@@ -31,12 +32,6 @@ constexpr std::size_t default_max_chunk = gib;
 
 std::string device_label(const device_attributes& device) {
   return fmt::format("device {} ({})", device.ordinal, device.name);
-}
-
-// As vmm_resource's: std::pmr may not return nullptr, so a zero-byte request gets a
-// non-null, aligned pointer in the never-mapped first pages. It must not be dereferenced.
-void* zero_size_pointer(std::size_t alignment) {
-  return reinterpret_cast<void*>(std::max(alignment, alignof(std::max_align_t)));
 }
 
 std::size_t rounded_option(std::size_t value, std::size_t granularity, const char* name) {
@@ -224,7 +219,7 @@ void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
         fmt::format("stream_ordered_resource::allocate({}): alignment {} is not a power of two",
                     format_bytes(bytes), alignment));
   }
-  if (bytes == 0) return zero_size_pointer(alignment);
+  if (bytes == 0) return detail::zero_size_pointer(alignment);
   const std::optional<std::size_t> block_size = detail::block_size_for(bytes);
   const std::size_t block_alignment = std::max(alignment, detail::block_alignment);
   const auto request = [&] {
@@ -254,7 +249,7 @@ void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
 // from here and terminate, as any allocator's noexcept free does.
 void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, stream_view stream,
                                          std::size_t alignment) noexcept {
-  if (bytes == 0 && pointer == zero_size_pointer(alignment)) return;
+  if (bytes == 0 && pointer == detail::zero_size_pointer(alignment)) return;
   const detail::free_outcome outcome = pool_->deallocate(pointer, bytes, stream);
   if (outcome.problem == detail::bad_free::none) return;
 
@@ -262,7 +257,11 @@ void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, strea
   try {
     if (outcome.problem == detail::bad_free::unknown_pointer) {
       const std::optional<allocation_info> holder = mapping_registry::global().find(pointer);
-      if (holder && holder->owner != this) reason = "pointer belongs to another resource";
+      if (holder && holder->owner != this) {
+        reason = "pointer belongs to another resource";
+      } else if (bytes == 0 && detail::is_zero_size_pointer(pointer)) {
+        reason = detail::zero_size_alignment_mismatch(pointer, alignment);
+      }
     }
     std::string held;
     if (outcome.block_base != 0) {
