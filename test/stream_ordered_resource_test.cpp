@@ -847,6 +847,54 @@ TEST_CASE("the pmr interface allocates on the stream given in the options",
   CHECK(usage_of(*resource, stream_c).live_count == 0);
 }
 
+// `{}` after the size: on the resource a stream (as in allocate(n, {}, 64)), never
+// std::pmr's alignment 0; on a view, which has no stream to name, it does not compile. A
+// number there is an alignment on both.
+namespace {
+template <typename Resource>
+concept takes_braces_after_the_size = requires(Resource& resource, void* pointer) {
+  resource.allocate(std::size_t{100}, {});
+  resource.deallocate(pointer, std::size_t{100}, {});
+};
+template <typename Resource>
+concept takes_pmr_calls = requires(Resource& resource, void* pointer) {
+  resource.allocate(std::size_t{100});
+  resource.allocate(std::size_t{100}, 64);
+  resource.allocate(std::size_t{100}, std::size_t{64});
+  resource.deallocate(pointer, std::size_t{100});
+  resource.deallocate(pointer, std::size_t{100}, 64);
+};
+}  // namespace
+static_assert(!takes_braces_after_the_size<vmm_pmr::stream_bound_resource>);
+static_assert(takes_pmr_calls<vmm_pmr::stream_bound_resource>);
+static_assert(takes_braces_after_the_size<stream_ordered_resource>);
+static_assert(takes_pmr_calls<stream_ordered_resource>);
+
+TEST_CASE("allocate(n, {}) allocates on the legacy default stream, not with alignment 0",
+          "[stream_ordered][pmr]") {
+  stream_ordered_harness harness;
+  stream_ordered_options options;
+  options.stream = stream_c;  // not the stream `{}` names
+  auto resource = harness.make(options);
+  void* pointer = resource->allocate(100, {});
+  CHECK(usage_of(*resource, stream_view{}).live_count == 1);
+  CHECK(usage_of(*resource, stream_c).allocations == 0);
+  resource->deallocate(pointer, 100, {});
+  CHECK(usage_of(*resource, stream_view{}).live_count == 0);
+  CHECK(usage_of(*resource, stream_view{}).deallocations == 1);
+  CHECK(harness.reports.bad_deallocations.empty());
+  // std::pmr's calls, by number or through a polymorphic_allocator, stay on options.stream.
+  void* aligned = resource->allocate(100, 4096);
+  CHECK(as_address(aligned) % 4096 == 0);
+  resource->deallocate(aligned, 100, 4096);
+  {
+    std::pmr::vector<int> values({1, 2, 3}, resource.get());
+    CHECK(usage_of(*resource, stream_c).live_count == 1);
+  }
+  CHECK(usage_of(*resource, stream_c).allocations == 2);
+  CHECK(usage_of(*resource, stream_c).live_count == 0);
+}
+
 TEST_CASE("a view bound to a stream serves std::pmr containers on that stream",
           "[stream_ordered][pmr]") {
   stream_ordered_harness harness;
