@@ -189,6 +189,13 @@ std::vector<bad_input> bad_input_table() {
          s.plain->deallocate(zero, 0);
          return zero != nullptr && s.bad_deallocations().empty();
        }},
+      {"vmm_resource::deallocate(allocate(0, 64), 0, 16)", o::reported,
+       "alignment differs: deallocate was given alignment 16, but 0x40 is the pointer "
+       "allocate(0, 64) returns",
+       [](scene& s) {
+         s.plain->deallocate(s.plain->allocate(0, 64), 0, 16);
+         return true;
+       }},
       {"vmm_resource::deallocate(foreign, n)", o::reported,
        "pointer was not allocated by this resource",
        [](scene& s) {
@@ -414,6 +421,13 @@ std::vector<bad_input> bad_input_table() {
       {"stream_ordered_resource::allocate(n, stream, 1 << 62)", o::out_of_memory,
        "alignment 4611686018427387904",
        throwing([](scene& s) { (void)s.pool->allocate(100, stream_a, std::size_t{1} << 62); })},
+      {"stream_ordered_resource::deallocate(allocate(0, stream, 64), 0, stream, 16)", o::reported,
+       "alignment differs: deallocate was given alignment 16, but 0x40 is the pointer "
+       "allocate(0, 64) returns",
+       [](scene& s) {
+         s.pool->deallocate(s.pool->allocate(0, stream_a, 64), 0, stream_a, 16);
+         return true;
+       }},
       {"stream_ordered_resource::deallocate(foreign, n, stream)", o::reported,
        "pointer was not allocated by this resource",
        [](scene& s) {
@@ -461,6 +475,22 @@ std::vector<bad_input> bad_input_table() {
          vmm_pmr::stream_ordered_options options;
          options.min_chunk_size = 8 << 20;
          options.max_chunk_size = 4 << 20;
+         (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
+       })},
+      {"stream_ordered_options{.min_chunk_size = 3 MiB}", o::invalid_argument,
+       "min_chunk_size = 3145728 (3 MiB) is not a multiple of the 2 MiB granularity (chunks are "
+       "whole granules): use 2097152 (2 MiB) or 4194304 (4 MiB)",
+       throwing([](scene& s) {
+         vmm_pmr::stream_ordered_options options;
+         options.min_chunk_size = 3 << 20;
+         (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
+       })},
+      {"stream_ordered_options{.max_chunk_size = 1}", o::invalid_argument,
+       "max_chunk_size = 1 (1 B) is not a multiple of the 2 MiB granularity (chunks are whole "
+       "granules): use 2097152 (2 MiB)",
+       throwing([](scene& s) {
+         vmm_pmr::stream_ordered_options options;
+         options.max_chunk_size = 1;
          (void)vmm_pmr::stream_ordered_resource(s.harness.events, options);
        })},
       {"stream_ordered_options{.reservation_size = SIZE_MAX}", o::invalid_argument,

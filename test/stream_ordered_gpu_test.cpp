@@ -2,13 +2,15 @@
 // show. SKIPs without a VMM-capable GPU, and without the test kernels (built only where
 // nvcc is: VMM_PMR_TEST_KERNELS).
 //
-// Kernels run for 200 ms where a test needs work still in flight, far longer than the
-// host calls that follow take, so an ordering bug shows as corrupted data or an illegal
-// address rather than depending on timing luck.
+// Where a test needs work still in flight while it calls the resource, that work waits
+// behind a kernel that holds its stream until the test raises a host flag
+// (kernels::host_flag), after the call returned. Ordering then shows in the data, in the
+// stream still being busy when the call returned, and in the kernel having been released
+// by the flag rather than by its timeout: never in how long a call took, which a shared
+// GPU or a loaded host can stretch.
 #include <catch2/catch_test_macros.hpp>
 
 #include <array>
-#include <chrono>
 #include <cstdint>
 
 #include "support/backends_under_test.hpp"
@@ -27,6 +29,8 @@ namespace kernels = vmm_pmr::test::kernels;
 constexpr std::size_t block_bytes = std::size_t{64} << 20;
 constexpr std::size_t block_count = block_bytes / sizeof(std::uint32_t);
 constexpr std::uint64_t long_kernel_us = 200'000;
+// How long a held stream waits for its flag at most: only a failing test waits that long.
+constexpr std::uint64_t flag_timeout_us = 10'000'000;
 
 // One 64 MiB chunk at a time, so that a request of that size can only be served by the
 // block another stream just freed, or by growing.
@@ -38,11 +42,6 @@ vmm_pmr::stream_ordered_options one_block_chunks() {
 }
 
 std::uint32_t* as_words(void* pointer) { return static_cast<std::uint32_t*>(pointer); }
-
-double milliseconds_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
 #endif
 
 }  // namespace
@@ -51,6 +50,8 @@ double milliseconds_since(std::chrono::steady_clock::time_point start) {
 
 // Each test declares its streams before the resource, so they outlive it: the resource
 // waits for the streams that freed into it when it is destroyed (stream_ordered_resource.hpp).
+// Each test declares its flag after the resource: destroyed first, it releases a stream
+// still held (a failed REQUIRE) before the resource waits for that stream.
 
 TEST_CASE("a kernel still writing a freed block never corrupts its next owner on another stream",
           "[stream_ordered][gpu]") {
@@ -58,37 +59,48 @@ TEST_CASE("a kernel still writing a freed block never corrupts its next owner on
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::host_flag go;
 
   void* freed = resource.allocate(block_bytes, a);
-  kernels::fill_for(as_words(freed), 0xdeadbeef, block_count, long_kernel_us, a);
+  kernels::wait_for(go, flag_timeout_us, a);
+  kernels::fill(as_words(freed), 0xdeadbeef, block_count, a);  // runs only once `go` is raised
   resource.deallocate(freed, block_bytes, a);
 
   void* reused = resource.allocate(block_bytes, b);
   kernels::fill(as_words(reused), 0x12345678, block_count, b);
+  go.raise();
+  a.synchronize();
+  // Unordered, b's fill would have run first and a's would have overwritten it.
   CHECK(kernels::count_mismatches(as_words(reused), 0x12345678, block_count, b) == 0);
-  // The handoff, not growth, served it: B was ordered after A's kernel.
+  // The handoff, not growth, served it: b was ordered after a's kernel.
   CHECK(reused == freed);
   CHECK(resource.stats().stream_waits == 1);
-  a.synchronize();
+  CHECK(go.waiter_was_released());
   resource.deallocate(reused, block_bytes, b);
 }
 
-TEST_CASE("handing a block to another stream does not block the host while the kernel runs",
+TEST_CASE("handing a block to another stream does not wait for the kernel still using it",
           "[stream_ordered][gpu]") {
   auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::host_flag go;
   void* freed = resource.allocate(block_bytes, a);
-  kernels::fill_for(as_words(freed), 1, block_count, long_kernel_us, a);
+  kernels::wait_for(go, flag_timeout_us, a);
+  kernels::fill(as_words(freed), 1, block_count, a);
   resource.deallocate(freed, block_bytes, a);
 
-  const auto start = std::chrono::steady_clock::now();
   void* reused = resource.allocate(block_bytes, b);
-  CHECK(milliseconds_since(start) < 50);
-  CHECK_FALSE(a.idle());  // the kernel was still running when B got the block
-  resource.deallocate(reused, block_bytes, b);
+  CHECK_FALSE(a.idle());  // a's kernel still waits for `go`: the host did not wait for a
+  CHECK(reused == freed);
+  CHECK(resource.stats().stream_waits == 1);  // b waits for a on the device instead
+  go.raise();
   a.synchronize();
+  // Released by the flag, raised after allocate returned: had allocate waited for a, the
+  // kernel could only have ended by its timeout.
+  CHECK(go.waiter_was_released());
+  resource.deallocate(reused, block_bytes, b);
   b.synchronize();
 }
 
@@ -97,16 +109,20 @@ TEST_CASE("a stream reuses its own block at once while a kernel still uses it",
   auto gpu = vmm_pmr::test::require_gpu_with_kernels();
   kernels::cuda_stream a;
   vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  kernels::host_flag go;
   void* block = resource.allocate(block_bytes, a);
-  kernels::fill_for(as_words(block), 1, block_count, long_kernel_us, a);
+  kernels::wait_for(go, flag_timeout_us, a);
+  kernels::fill(as_words(block), 1, block_count, a);
   resource.deallocate(block, block_bytes, a);
 
-  const auto start = std::chrono::steady_clock::now();
   void* again = resource.allocate(block_bytes, a);
-  CHECK(milliseconds_since(start) < 50);
+  CHECK_FALSE(a.idle());  // the first kernel still waits for `go`: allocate did not
   CHECK(again == block);
+  CHECK(resource.stats().same_stream_reuses == 1);
   kernels::fill(as_words(again), 2, block_count, a);  // ordered after the first kernel
+  go.raise();
   CHECK(kernels::count_mismatches(as_words(again), 2, block_count, a) == 0);
+  CHECK(go.waiter_was_released());
   resource.deallocate(again, block_bytes, a);
 }
 
@@ -251,26 +267,31 @@ TEST_CASE("a bounded pool never maps chunks a kernel may still be writing into a
   kernels::cuda_stream a;
   kernels::cuda_stream b;
   vmm_pmr::stream_ordered_resource resource(gpu, bounded_to_peak());
+  kernels::host_flag go;
   std::array<void*, interleaved_blocks> blocks = allocate_chunks(resource, a);
-  // Freed on a while a kernel on a still writes them: b must not get them yet.
+  // Freed on a before a's kernels write them (once `go` is raised): b must not get them.
+  kernels::wait_for(go, flag_timeout_us, a);
   for (int i = 0; i < interleaved_blocks; i += 2) {
-    kernels::fill_for(as_words(blocks[i]), 7, chunk_words, long_kernel_us, a);
+    kernels::fill(as_words(blocks[i]), 7, chunk_words, a);
     resource.deallocate(blocks[i], chunk_bytes, a);
   }
 
   void* range = resource.allocate(range_bytes, b);
-  CHECK_FALSE(a.idle());  // the kernel was still running when b's request came
+  CHECK_FALSE(a.idle());  // a's kernels had not even started when b's request came
   const vmm_pmr::stream_ordered_stats stats = resource.stats();
   CHECK(stats.alias_ranges_made == 0);
   // The limit bends instead: new chunks for the whole request.
   CHECK(stats.mapped_bytes == interleaved_blocks * chunk_bytes + range_bytes);
   kernels::fill(as_words(range), 9, range_words, b);
-  CHECK(kernels::count_mismatches(as_words(range), 9, range_words, b) == 0);
+  go.raise();
   CHECK_NOTHROW(a.synchronize());
+  // Had the range mapped a's chunks, a's writes (after b's) would show in it.
+  CHECK(kernels::count_mismatches(as_words(range), 9, range_words, b) == 0);
   for (int i = 0; i < interleaved_blocks; i += 2) {
     // What a's kernel wrote is where it wrote it: b's block is other memory.
     CHECK(kernels::count_mismatches(as_words(blocks[i]), 7, chunk_words, a) == 0);
   }
+  CHECK(go.waiter_was_released());
   for (int i = 1; i < interleaved_blocks; i += 2) resource.deallocate(blocks[i], chunk_bytes, a);
   resource.deallocate(range, range_bytes, b);
 }

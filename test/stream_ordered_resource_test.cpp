@@ -432,6 +432,21 @@ TEST_CASE("allocate(0) returns an aligned non-null pointer without any call",
   CHECK(harness.reports.bad_deallocations.empty());
 }
 
+TEST_CASE("a zero-byte pointer freed with another alignment is reported naming both",
+          "[stream_ordered][bad_input]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make();
+  void* aligned = resource->allocate(0, stream_a, 4096);
+  resource->deallocate(aligned, 0, stream_a, 256);
+  REQUIRE(harness.reports.bad_deallocations.size() == 1);
+  CHECK_THAT(harness.reports.bad_deallocations.back().message,
+             ContainsSubstring("alignment differs: deallocate was given alignment 256, but 0x1000 "
+                               "is the pointer allocate(0, 4096) returns; pass alignment 4096"));
+  CHECK(resource->stats().deallocation_errors == 1);
+  resource->deallocate(aligned, 0, stream_a, 4096);
+  CHECK(harness.reports.bad_deallocations.size() == 1);
+}
+
 TEST_CASE("a size that cannot be represented is out_of_memory naming the size",
           "[stream_ordered][bad_input]") {
   stream_ordered_harness harness;
@@ -895,6 +910,54 @@ TEST_CASE("the pmr interface allocates on the stream given in the options",
   CHECK(usage_of(*resource, stream_c).live_count == 0);
 }
 
+// `{}` after the size: on the resource a stream (as in allocate(n, {}, 64)), never
+// std::pmr's alignment 0; on a view, which has no stream to name, it does not compile. A
+// number there is an alignment on both.
+namespace {
+template <typename Resource>
+concept takes_braces_after_the_size = requires(Resource& resource, void* pointer) {
+  resource.allocate(std::size_t{100}, {});
+  resource.deallocate(pointer, std::size_t{100}, {});
+};
+template <typename Resource>
+concept takes_pmr_calls = requires(Resource& resource, void* pointer) {
+  resource.allocate(std::size_t{100});
+  resource.allocate(std::size_t{100}, 64);
+  resource.allocate(std::size_t{100}, std::size_t{64});
+  resource.deallocate(pointer, std::size_t{100});
+  resource.deallocate(pointer, std::size_t{100}, 64);
+};
+}  // namespace
+static_assert(!takes_braces_after_the_size<vmm_pmr::stream_bound_resource>);
+static_assert(takes_pmr_calls<vmm_pmr::stream_bound_resource>);
+static_assert(takes_braces_after_the_size<stream_ordered_resource>);
+static_assert(takes_pmr_calls<stream_ordered_resource>);
+
+TEST_CASE("allocate(n, {}) allocates on the legacy default stream, not with alignment 0",
+          "[stream_ordered][pmr]") {
+  stream_ordered_harness harness;
+  stream_ordered_options options;
+  options.stream = stream_c;  // not the stream `{}` names
+  auto resource = harness.make(options);
+  void* pointer = resource->allocate(100, {});
+  CHECK(usage_of(*resource, stream_view{}).live_count == 1);
+  CHECK(usage_of(*resource, stream_c).allocations == 0);
+  resource->deallocate(pointer, 100, {});
+  CHECK(usage_of(*resource, stream_view{}).live_count == 0);
+  CHECK(usage_of(*resource, stream_view{}).deallocations == 1);
+  CHECK(harness.reports.bad_deallocations.empty());
+  // std::pmr's calls, by number or through a polymorphic_allocator, stay on options.stream.
+  void* aligned = resource->allocate(100, 4096);
+  CHECK(as_address(aligned) % 4096 == 0);
+  resource->deallocate(aligned, 100, 4096);
+  {
+    std::pmr::vector<int> values({1, 2, 3}, resource.get());
+    CHECK(usage_of(*resource, stream_c).live_count == 1);
+  }
+  CHECK(usage_of(*resource, stream_c).allocations == 2);
+  CHECK(usage_of(*resource, stream_c).live_count == 0);
+}
+
 TEST_CASE("a view bound to a stream serves std::pmr containers on that stream",
           "[stream_ordered][pmr]") {
   stream_ordered_harness harness;
@@ -939,6 +1002,38 @@ TEST_CASE("chunk sizes that contradict each other are invalid_argument",
   CHECK_THROWS_MATCHES(harness.make(options), vmm_pmr::invalid_argument,
                        MessageMatches(ContainsSubstring("min_chunk_size")));
   CHECK(harness.counting->live() == vmm_pmr::testing::live_objects{});
+}
+
+TEST_CASE("a chunk size that is not a multiple of the granularity is invalid_argument",
+          "[stream_ordered][options]") {
+  stream_ordered_harness harness;
+  stream_ordered_options options;
+  options.min_chunk_size = 3 * mib;
+  CHECK_THROWS_MATCHES(
+      harness.make(options), vmm_pmr::invalid_argument,
+      MessageMatches(ContainsSubstring(
+          "stream_ordered_options::min_chunk_size = 3145728 (3 MiB) is not a multiple of the 2 "
+          "MiB granularity (chunks are whole granules): use 2097152 (2 MiB) or 4194304 (4 MiB)")));
+  options.min_chunk_size = 0;
+  options.max_chunk_size = 1;  // no smaller multiple to offer
+  CHECK_THROWS_MATCHES(
+      harness.make(options), vmm_pmr::invalid_argument,
+      MessageMatches(ContainsSubstring(
+          "stream_ordered_options::max_chunk_size = 1 (1 B) is not a multiple of the 2 MiB "
+          "granularity (chunks are whole granules): use 2097152 (2 MiB)")));
+  CHECK(harness.counting->live() == vmm_pmr::testing::live_objects{});
+}
+
+TEST_CASE("chunk sizes left at 0 are the defaults rounded up to a larger granularity",
+          "[stream_ordered][options]") {
+  stream_ordered_harness harness;
+  stream_ordered_options options;
+  options.memory.granularity = vmm_pmr::granularity_choice::multiple_of(4 * mib);
+  options.footprint_limit = 1.0;  // every chunk is then exactly min_chunk_size
+  auto resource = harness.make(options);
+  void* block = resource->allocate(100, stream_a);
+  CHECK(resource->stats().mapped_bytes == 4 * mib);  // min_chunk_size: 2 MiB rounded up
+  resource->deallocate(block, 100, stream_a);
 }
 
 TEST_CASE("the reservation is made once, at construction, and nothing is mapped until needed",

@@ -115,6 +115,28 @@ BACKEND_TEST_CASE("allocate(0) returns an aligned non-null pointer without calli
   CHECK(recorder.bad_deallocations.empty());
 }
 
+BACKEND_TEST_CASE("a zero-byte pointer freed with another alignment is reported naming both",
+                  "[vmm_resource][bad_input]") {
+  vmm_pmr::test::report_recorder recorder;
+  vmm_pmr::vmm_resource resource(TestType::make(), recorder.attach({}));
+  void* aligned = resource.allocate(0, 64);
+  resource.deallocate(aligned, 0, 16);
+  REQUIRE(recorder.bad_deallocations.size() == 1);
+  CHECK_THAT(recorder.last_message(),
+             ContainsSubstring("alignment differs: deallocate was given alignment 16, but 0x40 "
+                               "is the pointer allocate(0, 64) returns; pass alignment 64"));
+  // Alignments up to alignof(max_align_t) share one pointer: allocate's is not known.
+  void* small = resource.allocate(0, 8);
+  resource.deallocate(small, 0, 32);
+  CHECK_THAT(recorder.last_message(),
+             ContainsSubstring("deallocate was given alignment 32, but 0x10 is the pointer "
+                               "allocate(0) returns for alignments up to 16"));
+  CHECK(resource.stats().deallocation_errors == 2);
+  resource.deallocate(aligned, 0, 64);
+  resource.deallocate(small, 0, 8);
+  CHECK(recorder.bad_deallocations.size() == 2);
+}
+
 BACKEND_TEST_CASE(
     "a size that overflows when rounded is out_of_memory with the size in the message",
     "[vmm_resource][bad_input]") {

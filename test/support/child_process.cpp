@@ -131,16 +131,26 @@ child_outcome child_process::wait() {
 }
 
 child_outcome run_in_forked_child(const std::function<void()>& action) {
+  int output[2];
+  if (pipe2(output, O_CLOEXEC) != 0) fail("pipe2");
+  unique_fd output_read(output[0]);
+  unique_fd output_write(output[1]);
   const pid_t pid = fork();
   if (pid < 0) fail("fork");
   if (pid == 0) {
+    dup2(output_write.get(), STDOUT_FILENO);
+    dup2(output_write.get(), STDERR_FILENO);
     signal(SIGSEGV, SIG_DFL);
     signal(SIGBUS, SIG_DFL);
     signal(SIGABRT, SIG_DFL);
     action();
     _exit(0);
   }
-  return reap(pid);
+  output_write.reset();  // the child's copies are the only writers left
+  std::string text = read_all(output_read.get());
+  child_outcome outcome = reap(pid);
+  outcome.output = std::move(text);
+  return outcome;
 }
 
 }  // namespace vmm_pmr::test

@@ -48,8 +48,9 @@ class child_process {
 };
 
 // Forks; the child runs `action` with SIGSEGV, SIGBUS and SIGABRT at their default
-// actions (Catch2 installs handlers) and exits 0 if it returns. No exec: `action` must
-// be simple (no locks another thread may hold, no allocation-heavy work).
+// actions (Catch2 installs handlers) and its stdout and stderr captured, and exits 0 if
+// it returns. No exec: `action` must be simple (no locks another thread may hold, no
+// allocation-heavy work).
 child_outcome run_in_forked_child(const std::function<void()>& action);
 
 }  // namespace vmm_pmr::test

@@ -33,6 +33,17 @@ __global__ void spin_kernel(std::uint64_t nanoseconds) {
   }
 }
 
+__global__ void wait_for_kernel(volatile std::uint32_t* words, std::uint64_t nanoseconds) {
+  const std::uint64_t start = nanoseconds_now();
+  while (words[0] == 0) {
+    if (nanoseconds_now() - start >= nanoseconds) {
+      words[1] = 2;
+      return;
+    }
+  }
+  words[1] = 1;
+}
+
 __global__ void fill_kernel(std::uint32_t* data, std::uint32_t value, std::size_t count) {
   const std::size_t stride = static_cast<std::size_t>(gridDim.x) * blockDim.x;
   for (std::size_t i = static_cast<std::size_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
@@ -90,6 +101,35 @@ bool cuda_stream::idle() const {
   if (result == cudaErrorNotReady) return false;
   check(result, "cudaStreamQuery");
   return true;
+}
+
+host_flag::host_flag() {
+  check(cudaSetDevice(0), "cudaSetDevice(0)");
+  void* words = nullptr;
+  check(cudaHostAlloc(&words, 2 * sizeof(std::uint32_t), cudaHostAllocMapped), "cudaHostAlloc");
+  words_ = static_cast<volatile std::uint32_t*>(words);
+  words_[0] = 0;
+  words_[1] = 0;
+  void* device_words = nullptr;
+  const cudaError_t mapped = cudaHostGetDevicePointer(&device_words, words, 0);
+  if (mapped != cudaSuccess) cudaFreeHost(words);
+  check(mapped, "cudaHostGetDevicePointer");
+  device_words_ = static_cast<std::uint32_t*>(device_words);
+}
+
+host_flag::~host_flag() {
+  raise();  // a waiter still queued must not outlive the memory it reads
+  cudaDeviceSynchronize();
+  cudaFreeHost(const_cast<std::uint32_t*>(words_));
+}
+
+void host_flag::raise() { words_[0] = 1; }
+
+bool host_flag::waiter_was_released() const { return words_[1] == 1; }
+
+void wait_for(const host_flag& flag, std::uint64_t timeout_us, stream_view stream) {
+  wait_for_kernel<<<1, 1, 0, native(stream)>>>(flag.device_words_, timeout_us * 1000);
+  check_launch("wait_for_kernel");
 }
 
 void spin(stream_view stream, std::uint64_t microseconds) {

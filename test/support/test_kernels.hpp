@@ -33,6 +33,32 @@ class cuda_stream {
   CUstream_st* stream_ = nullptr;
 };
 
+// A flag in pinned host memory that a kernel reads while it runs (wait_for): work queued
+// behind that kernel stays in flight until the host raises the flag, however long the host
+// takes, so a test can show a call did not wait for a stream without timing it.
+class host_flag {
+ public:
+  host_flag();
+  host_flag(const host_flag&) = delete;
+  host_flag& operator=(const host_flag&) = delete;
+  ~host_flag();
+
+  void raise();
+  // Whether the last wait_for kernel on this flag ended because the flag was raised (not
+  // by its timeout). Read it once its stream has been synchronised.
+  bool waiter_was_released() const;
+
+ private:
+  friend void wait_for(const host_flag& flag, std::uint64_t timeout_us, stream_view stream);
+  // [0]: raised by the host; [1]: how the waiter ended (1: released, 2: timed out).
+  volatile std::uint32_t* words_ = nullptr;
+  std::uint32_t* device_words_ = nullptr;
+};
+
+// A kernel that waits until `flag` is raised, or `timeout_us` passed: a test whose host
+// side wrongly waits for the stream then fails instead of hanging.
+void wait_for(const host_flag& flag, std::uint64_t timeout_us, stream_view stream);
+
 // A kernel that only waits, for about `microseconds`.
 void spin(stream_view stream, std::uint64_t microseconds);
 // data[0, count) = value.

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <utility>
@@ -11,6 +13,7 @@
 #include "vmm_pmr/cuda_backend.hpp"
 #include "vmm_pmr/current_resource.hpp"
 #include "vmm_pmr/error.hpp"
+#include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/stream_bound_resource.hpp"
 #include "vmm_pmr/stream_ordered_resource.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
@@ -24,6 +27,33 @@ backend* copy_engine_for_foreign_memory() {
   if (!cuda_available().available) return nullptr;
   return cuda_backend().get();
 }
+
+#ifndef NDEBUG
+// Debug builds: a buffer must not outlive its resource. A vmm_resource or
+// stream_ordered_resource frees what is live when it is destroyed, so the mapping registry
+// (global, never destroyed) no longer lists the buffer's memory under it: stop there, with
+// what happened, instead of calling into the dead resource. Only the registry is asked,
+// never the resource. A new resource built at the same address that mapped the same
+// addresses again would pass: this is a debugging aid, not a guarantee.
+void abort_if_resource_destroyed(const void* resource, const char* kind, const void* pointer,
+                                 std::size_t bytes) noexcept {
+  bool held = true;  // when the lookup itself fails, assume the best
+  try {
+    const std::optional<allocation_info> holder = mapping_registry::global().find(pointer);
+    held = holder && holder->owner == resource;
+  } catch (...) {
+  }
+  if (held) return;
+  std::fprintf(stderr,
+               "vmm_pmr: a device_buffer holding %s at %p outlived its %s (%p): the resource "
+               "was destroyed first, and freed the buffer's memory then. Destroy every buffer "
+               "before its resource (declare the resource first, or keep it alive longer). "
+               "Aborting: a debug build checks this; a release build would use the destroyed "
+               "resource.\n",
+               format_bytes(bytes).c_str(), pointer, kind, resource);
+  std::abort();
+}
+#endif
 
 }  // namespace
 
@@ -149,6 +179,12 @@ void* device_buffer::allocate(std::size_t bytes) {
 }
 
 void device_buffer::deallocate(void* pointer, std::size_t bytes) noexcept {
+#ifndef NDEBUG
+  if (vmm_ != nullptr) abort_if_resource_destroyed(vmm_, "vmm_resource", pointer, bytes);
+  if (stream_ordered_ != nullptr) {
+    abort_if_resource_destroyed(stream_ordered_, "stream_ordered_resource", pointer, bytes);
+  }
+#endif
   if (stream_ordered_ != nullptr) {
     stream_ordered_->deallocate(pointer, bytes, stream_, alignment);
     return;

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <limits>
+#include <string>
 #include <utility>
 
 #include "stream_ordered/size_classes.hpp"
@@ -19,6 +20,7 @@
 #include "vmm_pmr/formatters.hpp"
 #include "vmm_pmr/mapping_registry.hpp"
 #include "vmm_pmr/physical_memory.hpp"
+#include "zero_size_pointer.hpp"
 
 namespace vmm_pmr {
 namespace {
@@ -32,12 +34,6 @@ std::string device_label(const device_attributes& device) {
   return fmt::format("device {} ({})", device.ordinal, device.name);
 }
 
-// As vmm_resource's: std::pmr may not return nullptr, so a zero-byte request gets a
-// non-null, aligned pointer in the never-mapped first pages. It must not be dereferenced.
-void* zero_size_pointer(std::size_t alignment) {
-  return reinterpret_cast<void*>(std::max(alignment, alignof(std::max_align_t)));
-}
-
 std::size_t rounded_option(std::size_t value, std::size_t granularity, const char* name) {
   const std::optional<std::size_t> rounded = round_up(value, granularity);
   if (!rounded) {
@@ -47,6 +43,27 @@ std::size_t rounded_option(std::size_t value, std::size_t granularity, const cha
                     name, value, format_bytes(granularity)));
   }
   return *rounded;
+}
+
+// A chunk is whole granules: a size the caller gives must be a multiple of the
+// granularity (rounding it would map chunks of a size nobody asked for); 0 takes
+// `fallback`, rounded up, since the granularity may be larger than a default.
+std::size_t chunk_size_option(std::size_t value, std::size_t fallback, std::size_t granularity,
+                              const char* name) {
+  if (value == 0) return rounded_option(fallback, granularity, name);
+  if (value % granularity == 0) return value;
+  const std::size_t below = value / granularity * granularity;
+  const std::optional<std::size_t> above = round_up(value, granularity);
+  const auto exact = [](std::size_t bytes) {
+    return fmt::format("{} ({})", bytes, format_bytes(bytes));
+  };
+  std::string nearest;
+  if (below != 0) nearest = exact(below);
+  if (above) nearest += (nearest.empty() ? "" : " or ") + exact(*above);
+  throw invalid_argument(
+      fmt::format("stream_ordered_options::{} = {} is not a multiple of the {} granularity "
+                  "(chunks are whole granules): use {}",
+                  name, exact(value), format_bytes(granularity), nearest));
 }
 
 // Twice the device's memory, rounded up to 1 GiB: room for the holes trim leaves between
@@ -69,11 +86,9 @@ detail::pool_settings settle_pool_settings(const stream_ordered_options& options
                                                    : default_reservation(resolved.device),
                      granularity, "reservation_size");
   settings.min_chunk_size =
-      rounded_option(options.min_chunk_size != 0 ? options.min_chunk_size : default_min_chunk,
-                     granularity, "min_chunk_size");
+      chunk_size_option(options.min_chunk_size, default_min_chunk, granularity, "min_chunk_size");
   settings.max_chunk_size =
-      rounded_option(options.max_chunk_size != 0 ? options.max_chunk_size : default_max_chunk,
-                     granularity, "max_chunk_size");
+      chunk_size_option(options.max_chunk_size, default_max_chunk, granularity, "max_chunk_size");
   if (settings.min_chunk_size > settings.max_chunk_size) {
     throw invalid_argument(fmt::format(
         "stream_ordered_options: min_chunk_size ({}) is larger than max_chunk_size ({})",
@@ -204,7 +219,7 @@ void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
         fmt::format("stream_ordered_resource::allocate({}): alignment {} is not a power of two",
                     format_bytes(bytes), alignment));
   }
-  if (bytes == 0) return zero_size_pointer(alignment);
+  if (bytes == 0) return detail::zero_size_pointer(alignment);
   const std::optional<std::size_t> block_size = detail::block_size_for(bytes);
   const std::size_t block_alignment = std::max(alignment, detail::block_alignment);
   const auto request = [&] {
@@ -234,7 +249,7 @@ void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
 // from here and terminate, as any allocator's noexcept free does.
 void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, stream_view stream,
                                          std::size_t alignment) noexcept {
-  if (bytes == 0 && pointer == zero_size_pointer(alignment)) return;
+  if (bytes == 0 && pointer == detail::zero_size_pointer(alignment)) return;
   const detail::free_outcome outcome = pool_->deallocate(pointer, bytes, stream);
   if (outcome.problem == detail::bad_free::none) return;
 
@@ -242,7 +257,11 @@ void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, strea
   try {
     if (outcome.problem == detail::bad_free::unknown_pointer) {
       const std::optional<allocation_info> holder = mapping_registry::global().find(pointer);
-      if (holder && holder->owner != this) reason = "pointer belongs to another resource";
+      if (holder && holder->owner != this) {
+        reason = "pointer belongs to another resource";
+      } else if (bytes == 0 && detail::is_zero_size_pointer(pointer)) {
+        reason = detail::zero_size_alignment_mismatch(pointer, alignment);
+      }
     }
     std::string held;
     if (outcome.block_base != 0) {

@@ -15,6 +15,7 @@
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/formatters.hpp"
 #include "vmm_pmr/physical_memory.hpp"
+#include "zero_size_pointer.hpp"
 
 namespace vmm_pmr {
 namespace {
@@ -39,14 +40,6 @@ const char* describe(removal_status status) {
       return "size differs from the allocation's; it stays live";
   }
   return "unknown";
-}
-
-// std::pmr's allocate() may not return nullptr (libstdc++ marks it returns_nonnull),
-// so a zero-byte request gets a non-null, aligned pointer that maps nothing: the
-// alignment's value, which is in the never-mapped first pages for alignments below
-// 64 KiB (Linux's mmap_min_addr). It must not be dereferenced.
-void* zero_size_pointer(std::size_t alignment) {
-  return reinterpret_cast<void*>(std::max(alignment, alignof(std::max_align_t)));
 }
 
 void print_bad_deallocation(const deallocation_error& error) {
@@ -142,7 +135,7 @@ void* vmm_resource::allocate_reserving(std::size_t bytes, std::size_t alignment,
         fmt::format("vmm_resource::allocate({}): alignment {} is not a power of two",
                     format_bytes(bytes), alignment));
   }
-  if (bytes == 0) return zero_size_pointer(alignment);
+  if (bytes == 0) return detail::zero_size_pointer(alignment);
   const std::optional<std::size_t> rounded = round_up(bytes, resolved_.granularity);
   if (!rounded) {
     throw out_of_memory(fmt::format(
@@ -209,23 +202,31 @@ void vmm_resource::rethrow_with_request(const std::string& request) const {
 }
 
 void vmm_resource::do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) {
-  if (bytes == 0 && pointer == zero_size_pointer(alignment)) return;
+  if (bytes == 0 && pointer == detail::zero_size_pointer(alignment)) return;
   removal outcome = registry_.remove(this, pointer, bytes);
-  if (outcome.status != removal_status::removed) report_bad_deallocation(pointer, bytes, outcome);
+  if (outcome.status != removal_status::removed) {
+    report_bad_deallocation(pointer, bytes, alignment, outcome);
+  }
   // outcome.allocation, if any, is unmapped and released here, outside the lock.
 }
 
 void vmm_resource::report_bad_deallocation(const void* pointer, std::size_t bytes,
-                                           const removal& outcome) {
+                                           std::size_t alignment, const removal& outcome) {
+  // Unknown to the registry: a zero-size pointer given another alignment than allocate's.
+  const bool zero_size_mismatch = bytes == 0 && outcome.status == removal_status::unknown_pointer &&
+                                  detail::is_zero_size_pointer(pointer);
+  const std::string reason = zero_size_mismatch
+                                 ? detail::zero_size_alignment_mismatch(pointer, alignment)
+                                 : describe(outcome.status);
   std::string held;
   if (outcome.found) {
     held = fmt::format(" (allocation {:#x}, {}, #{})", outcome.found->base,
                        format_bytes(outcome.found->requested_bytes), outcome.found->sequence);
   }
-  deallocation_error error{pointer, bytes,
-                           fmt::format("vmm_resource on {}: deallocate({}, {}) ignored: {}{}",
-                                       device_label(resolved_.device), pointer, format_bytes(bytes),
-                                       describe(outcome.status), held)};
+  deallocation_error error{
+      pointer, bytes,
+      fmt::format("vmm_resource on {}: deallocate({}, {}) ignored: {}{}",
+                  device_label(resolved_.device), pointer, format_bytes(bytes), reason, held)};
   try {
     options_.on_bad_deallocation(error);
   } catch (...) {

@@ -27,6 +27,13 @@
 // which holds no memory and refuses to allocate (invalid_argument). Every operation that
 // throws leaves the buffer as it was. Like a standard container, one buffer is not to be
 // changed from two threads at once.
+//
+// Lifetime: the memory resource must outlive every buffer that holds its memory (declare
+// it before them). A resource destroyed first frees the buffers' memory itself (and
+// reports it as a leak), and the buffer's destructor would then call into the destroyed
+// resource. Debug builds (NDEBUG not defined) check this for vmm_resource and
+// stream_ordered_resource memory, and abort with a message saying so; release builds do
+// not check.
 #pragma once
 
 #include <cstddef>

@@ -21,13 +21,16 @@ struct stream_ordered_options {
   vmm_options memory;
 
   // Address space reserved up front, once; every block lives in it. 0: twice the
-  // device's memory rounded up to 1 GiB (headroom for the holes trim leaves). It costs no
-  // memory: reserved addresses are mapped only as chunks are needed.
+  // device's memory rounded up to 1 GiB (headroom for the holes trim leaves). Rounded up
+  // to the granularity. It costs no memory: reserved addresses are mapped only as chunks
+  // are needed.
   std::size_t reservation_size = 0;
   // Chunks (physical allocations, each one mapping) grow with the memory mapped:
   // max(what the request needs, min(max_chunk_size, max(min_chunk_size, mapped / 16))),
-  // so overshoot stays near 1/16 while large workloads make few driver calls. Both are
-  // rounded up to the granularity. 0: 2 MiB and 1 GiB.
+  // so overshoot stays near 1/16 while large workloads make few driver calls. A chunk is
+  // whole granules: each must be a multiple of the granularity (else invalid_argument
+  // naming the nearest ones), and min_chunk_size <= max_chunk_size; max_chunk_size is
+  // capped at the reservation. 0: 2 MiB and 1 GiB, rounded up to the granularity.
   std::size_t min_chunk_size = 0;
   std::size_t max_chunk_size = 0;
 

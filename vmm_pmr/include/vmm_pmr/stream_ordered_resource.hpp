@@ -40,6 +40,7 @@
 //     stream that freed memory here.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
@@ -79,9 +80,6 @@ class stream_ordered_resource final
   // allocations through vmm_options::on_leak.
   ~stream_ordered_resource() override;
 
-  // The std::pmr interface: on options().stream.
-  using std::pmr::memory_resource::allocate;
-  using std::pmr::memory_resource::deallocate;
   // CCCL's cuda::mr spellings (detail/cccl_spellings.hpp; properties in cccl.hpp).
   using stream_ordered_spellings::allocate;
   using stream_ordered_spellings::deallocate;
@@ -89,6 +87,25 @@ class stream_ordered_resource final
   void* allocate(std::size_t bytes, stream_view stream, std::size_t alignment = default_alignment);
   void deallocate(void* pointer, std::size_t bytes, stream_view stream,
                   std::size_t alignment = default_alignment) noexcept;
+
+  // The std::pmr interface, on options().stream. The alignment is deduced, so that `{}`
+  // cannot be taken for it: allocate(n, {}) is allocate(n, stream_view{}), on the legacy
+  // default stream, as allocate(n, {}, 64) is (std::pmr's own signature would read it as
+  // alignment 0). Through a memory_resource& nothing changes.
+  [[nodiscard]] void* allocate(std::size_t bytes) {
+    return std::pmr::memory_resource::allocate(bytes);
+  }
+  template <std::integral Alignment>
+  [[nodiscard]] void* allocate(std::size_t bytes, Alignment alignment) {
+    return std::pmr::memory_resource::allocate(bytes, static_cast<std::size_t>(alignment));
+  }
+  void deallocate(void* pointer, std::size_t bytes) {
+    std::pmr::memory_resource::deallocate(pointer, bytes);
+  }
+  template <std::integral Alignment>
+  void deallocate(void* pointer, std::size_t bytes, Alignment alignment) {
+    std::pmr::memory_resource::deallocate(pointer, bytes, static_cast<std::size_t>(alignment));
+  }
 
   // This resource as a std::pmr::memory_resource allocating on `stream`.
   stream_bound_resource on_stream(stream_view stream) noexcept { return {*this, stream}; }

@@ -177,7 +177,8 @@ class vmm_resource final : public std::pmr::memory_resource,
   // Rethrows the out_of_memory or driver_error being handled with `request` (what was
   // asked, where) and, for out of memory, this resource's statistics added.
   [[noreturn]] void rethrow_with_request(const std::string& request) const;
-  void report_bad_deallocation(const void* pointer, std::size_t bytes, const removal& outcome);
+  void report_bad_deallocation(const void* pointer, std::size_t bytes, std::size_t alignment,
+                               const removal& outcome);
   void probe_options();
   void probe(const physical_properties& properties) const;
   exported_allocation export_chunks(const allocation_info& allocation, handle_types type) const;
