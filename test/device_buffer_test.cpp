@@ -8,7 +8,6 @@
 // the move with no_room_behind_backend (decorate_for_relocation) on every backend.
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
-#include <catch2/generators/catch_generators_range.hpp>
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
@@ -25,7 +24,6 @@
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/host_backend.hpp"
 #include "vmm_pmr/stream_ordered_resource.hpp"
-#include "vmm_pmr/testing/fault_injecting_backend.hpp"
 #include "vmm_pmr/testing/manual_event_backend.hpp"
 #include "vmm_pmr/vmm_resource.hpp"
 
@@ -360,62 +358,5 @@ BACKEND_TEST_CASE("bad input to a buffer gives a clear error and leaves it uncha
                        MessageMatches(ContainsSubstring("no memory resource")));
   moved.release();
   CHECK_THROWS_AS(moved.resize(10, {}), vmm_pmr::invalid_argument);
-  CHECK(resource.stats().live_count == 0);
-}
-
-namespace {
-
-// How a buffer's growth from 3 to 6 MiB goes in the sweep below, and which of its backend
-// calls throw when they fail (counted from the first call of the growth).
-struct growth_path {
-  const char* name;
-  bool refuse_hints;
-  std::size_t address_space;  // reserved ahead, when nonzero
-  std::vector<std::size_t> failing_calls;
-};
-
-// Growth behind via a hint only where the backend honours hints every time (the host).
-std::vector<growth_path> growth_paths(bool on_gpu) {
-  std::vector<growth_path> paths = {
-      // create, map, set access
-      {"into reserved address space", false, 8 * two_mib, {1, 2, 3}},
-      // reserve behind (placed elsewhere), give it back (a failure there is reported, not
-      // thrown), reserve larger, map the old chunk, create, map, set access
-      {"by remapping", true, 0, {1, 3, 4, 5, 6, 7}},
-  };
-  // reserve behind, create, map, set access
-  if (!on_gpu) paths.push_back({"behind via a hint", false, 0, {1, 2, 3, 4}});
-  return paths;
-}
-
-}  // namespace
-
-BACKEND_TEST_CASE("a buffer whose growth fails at any backend step is exactly as it was",
-                  "[device_buffer][growth][fault_injection]") {
-  const growth_path path = GENERATE(from_range(growth_paths(TestType::is_gpu)));
-  CAPTURE(path.name);
-  auto [counting, faults] = path.refuse_hints ? decorate_for_relocation(TestType::make())
-                                              : decorate_for_growth(TestType::make());
-  vmm_pmr::vmm_resource resource(faults);
-  const auto bytes = pattern(3 * two_mib, 14);
-  for (const auto failure : {vmm_pmr::testing::injected_failure::out_of_memory,
-                             vmm_pmr::testing::injected_failure::driver_error}) {
-    for (const std::size_t n : path.failing_calls) {
-      CAPTURE(n);
-      device_buffer buffer(3 * two_mib, {}, &resource);
-      if (path.address_space != 0) buffer.reserve_address_space(path.address_space);
-      buffer.copy_from_host(0, bytes.data(), bytes.size(), {});
-      void* const data = buffer.data();
-      const auto live = counting->live();
-      faults->fail_nth_call(n, failure);
-      CHECK_THROWS(buffer.resize(6 * two_mib, {}));
-      faults->disarm();
-      CHECK(buffer.data() == data);
-      CHECK(buffer.size() == 3 * two_mib);
-      CHECK(buffer.capacity() == 3 * two_mib);
-      CHECK(counting->live() == live);
-      CHECK(contents(buffer, bytes.size()) == bytes);
-    }
-  }
   CHECK(resource.stats().live_count == 0);
 }
