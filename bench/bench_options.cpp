@@ -26,7 +26,8 @@ namespace vmm_pmr::bench {
 namespace {
 
 constexpr std::size_t mib = std::size_t{1} << 20;
-constexpr std::uint64_t most_repetitions = std::uint64_t{1} << 40;
+// More repetitions, operations or slots than any run wants, and far from an overflow.
+constexpr std::uint64_t largest_count = std::uint64_t{1} << 40;
 
 // Option help, wrapped for the column CLI11 prints it in.
 std::string described(std::string_view text) { return wrapped(text, prose_width - 32, 0, 0); }
@@ -178,14 +179,14 @@ void declare_run_options(CLI::App& app, bench_options& options) {
                    "and growth 5, streams 10; --quick: 5, 3, 3, 3)"))
       ->type_name("N")
       ->check(whole_number())
-      ->check(between(1, most_repetitions));
+      ->check(between(1, largest_count));
   app.add_option_function<std::size_t>(
          "--warmup", [&options](std::size_t n) { options.warmup = n; },
          described("excluded runs before each measurement (default 3 for latency, 1 otherwise; "
                    "--quick: 1)"))
       ->type_name("N")
       ->check(whole_number())
-      ->check(between(0, most_repetitions));
+      ->check(between(0, largest_count));
   app.add_option_function<std::vector<std::size_t>>(
          "--grow-to",
          [&options](const std::vector<std::size_t>& sizes) { options.grow_to = sizes; },
@@ -200,19 +201,18 @@ void declare_run_options(CLI::App& app, bench_options& options) {
          described("churn: random operations in the trace (default 10000; --quick: 1000)"))
       ->type_name("N")
       ->check(whole_number())
-      ->check(between(1, most_repetitions));
+      ->check(between(1, largest_count));
   app.add_option_function<std::size_t>(
          "--slots", [&options](std::size_t n) { options.churn_slots = n; },
          described("churn: most allocations live at once (default 64)"))
       ->type_name("N")
       ->check(whole_number())
-      ->check(between(1, most_repetitions));
+      ->check(between(1, largest_count));
   app.add_option_function<std::uint64_t>(
          "--seed", [&options](std::uint64_t n) { options.seed = n; },
          described("churn: seed of the trace (default 42; the same seed gives the same trace)"))
       ->type_name("N")
-      ->check(whole_number())
-      ->check(between(0, std::numeric_limits<std::uint64_t>::max()));
+      ->check(whole_number());
   app.add_option("--host-granularity", options.host_granularity,
                  described("host backend: allocation granularity, a power of two and a multiple "
                            "of the page size (default 2MiB, like an H100, so that rounding costs "

@@ -178,9 +178,9 @@ void compare_suite(std::FILE* out, const report_suite& before, const report_suit
     }
     columns[c++].cells.push_back(format_measurement(old_row.time.median));
     columns[c++].cells.push_back(format_measurement(new_row.time.median));
-    columns[c++].cells.push_back(
-        old_row.time.median > 0 ? fmt::format("{:.3f}", new_row.time.median / old_row.time.median)
-                                : "-");
+    columns[c++].cells.push_back(old_row.time.median > 0
+                                     ? format_measurement(new_row.time.median / old_row.time.median)
+                                     : "-");
     columns[c++].cells.push_back(std::string(verdict_text(verdict)));
     group_starts.push_back(has_sizes && !group_starts.empty() &&
                            old_row.size_bytes != previous_size);

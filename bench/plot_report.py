@@ -68,11 +68,19 @@ def time_label(suite):
 
 
 def size_axis(axis, label, sizes):
-    """A log2 size axis with a tick at every measured size (every other one past 12)."""
+    """A log2 size axis with ticks at measured sizes, far enough apart to be read: at
+    least a tenth of the axis's octaves between two (the largest size always ticked)."""
     axis.set_xscale("log", base=2)
-    ticks = sorted(set(sizes))
-    if len(ticks) > 12:
-        ticks = ticks[::2]
+    measured = sorted(set(sizes))
+    gap = max(1.0, (math.log2(measured[-1]) - math.log2(measured[0])) / 10)
+    ticks = []
+    for size in measured:
+        if not ticks or math.log2(size) - math.log2(ticks[-1]) >= gap:
+            ticks.append(size)
+    if ticks[-1] != measured[-1]:
+        if len(ticks) > 1 and math.log2(measured[-1]) - math.log2(ticks[-1]) < gap:
+            ticks.pop()
+        ticks.append(measured[-1])
     axis.set_xticks(ticks)
     axis.xaxis.set_major_formatter(FuncFormatter(format_bytes))
     axis.xaxis.set_minor_formatter(NullFormatter())
@@ -80,11 +88,14 @@ def size_axis(axis, label, sizes):
 
 
 def log_axis(axis, which="y"):
+    """A log10 axis labelled in plain numbers, at 1-2-5 steps while they fit (four
+    decades or fewer), else at powers of ten. Call it after plotting the data."""
     (axis.set_yscale if which == "y" else axis.set_xscale)("log")
-    locator = LogLocator(base=10, subs=(1.0, 2.0, 5.0))
-    (axis.yaxis if which == "y" else axis.xaxis).set_major_locator(locator)
-    (axis.yaxis if which == "y" else axis.xaxis).set_major_formatter(
-        FuncFormatter(lambda value, _: f"{value:g}"))
+    low, high = axis.get_ylim() if which == "y" else axis.get_xlim()
+    steps = (1.0, 2.0, 5.0) if math.log10(high / low) <= 4 else (1.0,)
+    scale = axis.yaxis if which == "y" else axis.xaxis
+    scale.set_major_locator(LogLocator(base=10, subs=steps))
+    scale.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
 
 
 def finish(figure, axes, path):

@@ -62,7 +62,14 @@ std::string format_measurement(double value) {
 
 void print_header(std::FILE* out, const environment& facts) {
   fmt::print(out, "vmm_pmr_bench\n");
-  for (const auto& [name, value] : facts.lines()) fmt::print(out, "  {:<8} {}\n", name, value);
+  // "  backend  host (auto: ...": values wrapped under themselves, 11 columns in.
+  constexpr std::size_t value_column = 11;
+  for (const auto& [name, value] : facts.lines()) {
+    std::string line = wrapped(value, prose_width, value_column, value_column);
+    const std::string label = fmt::format("  {:<8} ", name);
+    line.replace(0, std::min(label.size(), value_column), label);
+    fmt::print(out, "{}\n", line);
+  }
 }
 
 void print_suite_table(std::FILE* out, const suite_result& suite) {
