@@ -4,9 +4,11 @@
 Runs the driver once with --json and --csv, then asserts that every row the host backend
 must produce is present for every configured size, that no number is NaN or infinite,
 that every time is positive and its percentiles ordered, that every ratio is positive
-(and the baseline's exactly 1), and that the CSV holds the same rows as the JSON. It also
-checks that bad command lines exit with status 2 and a message. Fast numbers are not
-checked: --quick shows that everything works, not how fast.
+(and the baseline's exactly 1), that the CSV holds the same rows as the JSON, and that
+the churn suite's memory_held series spans the trace and peaks where the rows say (with
+three more churn runs of other seeds for that). It also checks that bad command lines
+exit with status 2 and a message. Fast numbers are not checked: --quick shows that
+everything works, not how fast.
 
 usage: check_quick_report.py PATH/TO/vmm_pmr_bench WORK_DIR
 """

@@ -23,7 +23,7 @@ try:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 except ImportError:
     sys.exit("plot_report.py: matplotlib is missing (install python3-matplotlib, "
              "or run scripts/setup --plot)")
@@ -214,6 +214,7 @@ def plot_against_threads(report, suite, path):
     axis.set_xscale("log", base=2)
     axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     log_axis(axis)
+    axis.yaxis.set_major_formatter(EngFormatter(sep=" "))  # 2 M, not 2e+06
     axis.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=9)
     finish(figure, [axis], path)
 
