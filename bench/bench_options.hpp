@@ -1,4 +1,4 @@
-// The command line of vmm_pmr_bench, parsed and checked.
+// The command line of vmm_pmr_bench, parsed and checked (by CLI11).
 //
 // Parsing only checks what can be checked without a device (syntax, ranges, units); the
 // values that depend on the backend (default sizes, growth target) are settled later in
@@ -17,17 +17,24 @@ namespace vmm_pmr::bench {
 
 enum class backend_request { automatic, cuda, host };
 
+// `vmm_pmr_bench compare OLD.json NEW.json`: two reports, row by row.
+struct compare_request {
+  std::string old_path;
+  std::string new_path;
+};
+
 struct bench_options {
   std::vector<std::string> suites;  // empty: every available suite
   backend_request backend = backend_request::automatic;
-  bool help = false;
+  std::string help;  // not empty: --help was asked for; print this and exit
   bool list = false;
+  std::optional<compare_request> compare;
   bool quick = false;
   bool progress = true;
   std::optional<std::vector<std::size_t>> sizes;
   std::optional<std::size_t> repetitions;
   std::optional<std::size_t> warmup;
-  std::optional<std::size_t> grow_to;
+  std::optional<std::vector<std::size_t>> grow_to;
   std::optional<std::size_t> churn_operations;
   std::optional<std::size_t> churn_slots;
   std::optional<std::uint64_t> seed;
@@ -43,6 +50,5 @@ class usage_error : public std::runtime_error {
 };
 
 bench_options parse_command_line(int argc, const char* const* argv);
-std::string help_text();
 
 }  // namespace vmm_pmr::bench

@@ -4,9 +4,11 @@
 Runs the driver once with --json and --csv, then asserts that every row the host backend
 must produce is present for every configured size, that no number is NaN or infinite,
 that every time is positive and its percentiles ordered, that every ratio is positive
-(and the baseline's exactly 1), and that the CSV holds the same rows as the JSON. It also
-checks that bad command lines exit with status 2 and a message. Fast numbers are not
-checked: --quick shows that everything works, not how fast.
+(and the baseline's exactly 1), that the CSV holds the same rows as the JSON, and that
+the churn suite's memory_held series spans the trace and peaks where the rows say (with
+three more churn runs of other seeds for that). It also checks that bad command lines
+exit with status 2 and a message. Fast numbers are not checked: --quick shows that
+everything works, not how fast.
 
 usage: check_quick_report.py PATH/TO/vmm_pmr_bench WORK_DIR
 """
@@ -99,8 +101,9 @@ def check_suites(report):
     expect("latency", settings["latency"]["sizes_bytes"])
     expect("churn", [None])
     expect("streams", [None])
-    final = -(-settings["growth"]["final_bytes"] // granularity) * granularity
-    expect("growth", [final])
+    finals = [-(-size // granularity) * granularity
+              for size in settings["growth"]["final_sizes_bytes"]]
+    expect("growth", finals)
 
     for row in suites.get("churn", {}).get("rows", []):
         frag = row.get("fragmentation")
@@ -130,14 +133,74 @@ def check_suites(report):
         if row["method"] == "in_place":
             if row.get("bytes_copied") != 0 or row.get("moves") != 0:
                 fail(f"growth/in_place: copied {row.get('bytes_copied')}, moved {row.get('moves')}")
-            if row.get("peak_bytes") != final:
-                fail(f"growth/in_place: peak {row.get('peak_bytes')}, expected the final {final}")
+            if row.get("peak_bytes") != row.get("size_bytes"):
+                fail(f"growth/in_place: peak {row.get('peak_bytes')}, expected the final "
+                     f"{row.get('size_bytes')}")
         if row["method"].endswith("_append") and not row.get("ns_per_element", 0) > 0:
             fail(f"growth/{row['method']}: ns_per_element missing")
+    check_memory_held(suites.get("churn", {}), settings)
     for suite in suites.values():
         for note in suite.get("notes", []):
             if note.startswith("inconsistent"):
                 fail(f"{suite['name']}: {note}")
+
+
+def check_memory_held(churn, settings):
+    """The churn suite's memory_held series: a few hundred windows over the whole trace,
+    a line per method that can say what it holds, each at or above the live bytes, and
+    reaching the peak the method's row reports (a fresh resource's first replay reaches
+    the same peak as the timed ones for the methods that keep nothing between replays)."""
+    series = {entry["name"]: entry for entry in churn.get("series", [])}
+    held = series.get("memory_held")
+    if held is None:
+        fail("churn: no memory_held series")
+        return
+    x = held["x"]
+    operations = None
+    for key, value in churn.get("parameters", {}).items():
+        if key == "operations":
+            operations = int(value.split()[0])
+    if not 100 <= len(x) <= 300 or x != sorted(x) or (operations and x[-1] != operations):
+        fail(f"churn/memory_held: x has {len(x)} points ending at {x[-1] if x else None}, "
+             f"expected 100-300 ascending to {operations}")
+    lines = {line["method"]: line["y"] for line in held["lines"]}
+    for method in ("live_bytes", "vmm_resource", "stream_ordered_resource",
+                   "stream_ordered_bounded"):
+        if len(lines.get(method, [])) != len(x):
+            fail(f"churn/memory_held: {method} has {len(lines.get(method, []))} points, "
+                 f"x {len(x)}")
+    live = lines.get("live_bytes", [])
+    for method, y in lines.items():
+        if any(held_bytes < live_bytes for held_bytes, live_bytes in zip(y, live)):
+            fail(f"churn/memory_held: {method} holds less than the trace has live")
+    # vmm_resource keeps nothing between replays: its fresh replay peaks where its row
+    # does, and its row's fragmentation gives the trace's peak live bytes.
+    vmm = {row["method"]: row for row in churn.get("rows", [])}.get("vmm_resource", {})
+    peak, fragmentation = vmm.get("peak_bytes"), vmm.get("fragmentation")
+    if lines.get("vmm_resource") and max(lines["vmm_resource"]) != peak:
+        fail(f"churn/memory_held: vmm_resource peaks at {max(lines['vmm_resource'])}, "
+             f"its row at {peak}")
+    if live and isinstance(peak, int) and isinstance(fragmentation, float):
+        if max(live) != round(peak / fragmentation):
+            fail(f"churn/memory_held: live bytes peak at {max(live)}, the trace at "
+                 f"{round(peak / fragmentation)}")
+
+
+def check_other_traces(bench, work_dir):
+    """The memory_held series of churn runs with other seeds: with one trace, its peak
+    could fall at the end of a window by chance and hide a sampler that keeps each
+    window's last value instead of its largest."""
+    for seed in (1, 2, 3):
+        path = os.path.join(work_dir, f"bench_quick_sanity_seed{seed}.json")
+        command = [bench, "churn", "--quick", "--backend=host", "--no-progress",
+                   f"--seed={seed}", f"--json={path}"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=30)
+        if result.returncode != 0:
+            fail(f"{' '.join(command)}: exit {result.returncode}: {result.stderr.strip()}")
+            continue
+        with open(path) as file:
+            report = json.load(file, parse_constant=refuse_constant)
+        check_memory_held(report["suites"][0], report["settings"])
 
 
 def check_csv(path, report):
@@ -161,11 +224,15 @@ def check_usage_errors(bench):
     for arguments, expected in [
         (["--reps=0"], "--reps"),
         (["--sizes=2MB"], "decimal units"),
-        (["--backend=tpu"], "not a backend"),
+        (["--backend=tpu"], "tpu not in {auto,cuda,host}"),
         (["--grow-to=1MiB"], "below 2 MiB"),
         (["no_such_suite"], "unknown suite"),
-        (["--json"], "needs a value"),
-        (["--bogus"], "unknown option"),
+        (["--json"], "--json: 1 required FILE missing"),
+        (["--bogus"], "not expected: --bogus"),
+        (["--seed=-1"], "not a whole number"),
+        (["--sizes=1.5GiB"], "is not a size"),
+        (["--host-granularity=3MiB"], "not a power of two"),
+        (["compare"], "OLD is required"),
     ]:
         result = subprocess.run([bench, *arguments], capture_output=True, text=True, timeout=30)
         if result.returncode != 2 or expected not in result.stderr:
@@ -204,6 +271,7 @@ def main():
     check_suites(report)
     check_csv(csv_path, report)
     check_usage_errors(bench)
+    check_other_traces(bench, work_dir)
 
     if failures:
         print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)

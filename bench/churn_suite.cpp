@@ -15,6 +15,10 @@
 // row's options measures what trim() gives back: the random part of the trace, then
 // trim(), then what stays mapped against the live blocks rounded up to the resource's
 // smallest chunk (the target: what vmm_resource would map for them).
+//
+// For the chart, each method that can say what it holds replays the trace once more, on
+// a fresh resource and untimed, with its footprint sampled (churn_footprint.hpp): the
+// report's "memory_held" series, beside the bytes the trace has live.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -27,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "churn_footprint.hpp"
 #include "churn_trace.hpp"
 #include "cuda_runtime.hpp"
 #include "raw_sequence.hpp"
@@ -42,7 +47,7 @@ namespace {
 constexpr double microseconds_per_second = 1e6;
 constexpr std::size_t mib = std::size_t{1} << 20;
 
-// Issue 4's targets for the stream_ordered rows (set for the H100).
+// The targets of the stream_ordered rows (set for the H100).
 constexpr double fragmentation_target = 1.10;        // peak mapped / peak live
 constexpr double time_target_of_malloc_async = 0.2;  // per op, × cudaMallocAsync's
 
@@ -216,6 +221,55 @@ std::optional<double> median_ratio(const std::vector<result_row>& rows, std::str
   return numerator->time.median / denominator->time.median;
 }
 
+constexpr std::size_t footprint_windows_per_line = 256;
+
+std::string label_of(const suite_result& result, std::string_view method) {
+  for (const result_row& row : result.rows) {
+    if (row.method == method) return row.label;
+  }
+  return std::string(method);
+}
+
+// The memory_held series without the CUDA runtime's row: the trace's live bytes, and
+// vmm_resource and both stream_ordered rows, each on a fresh resource.
+sampled_series memory_held_series(const suite_result& result,
+                                  const std::shared_ptr<backend>& driver, const churn_trace& trace,
+                                  const stream_ordered_options& pooled_options,
+                                  const stream_ordered_options& bounded_options,
+                                  stream_view stream) {
+  const std::size_t windows = footprint_windows_per_line;
+  const footprint_windows live = live_footprint(trace, windows);
+  sampled_series series{
+      .name = "memory_held",
+      .title =
+          "memory held over one replay of the trace, each method on a fresh resource "
+          "(the most in each window of operations)",
+      .x_label = "operations done",
+      .y_label = "bytes held",
+      .x = live.x(),
+      .lines = {live.line("live_bytes", "live (requested)")}};
+  {
+    vmm_resource resource(driver);
+    series.lines.push_back(
+        replay_footprint(
+            trace, windows, [&](std::size_t bytes) { return resource.allocate(bytes); },
+            [&](void* pointer, std::size_t bytes) { resource.deallocate(pointer, bytes); },
+            [&] { return resource.stats().live_mapped_bytes; })
+            .line("vmm_resource", label_of(result, "vmm_resource")));
+  }
+  for (const auto& [method, options] : {std::pair{"stream_ordered_resource", &pooled_options},
+                                        std::pair{"stream_ordered_bounded", &bounded_options}}) {
+    stream_ordered_resource pool(driver, *options);
+    series.lines.push_back(
+        replay_footprint(
+            trace, windows, [&](std::size_t bytes) { return pool.allocate(bytes, stream); },
+            [&](void* pointer, std::size_t bytes) { pool.deallocate(pointer, bytes, stream); },
+            [&] { return pool.stats().mapped_bytes; })
+            .line(method, label_of(result, method)));
+  }
+  return series;
+}
+
 // One stream_ordered row's results against the targets (see the targets note).
 std::string pooled_note(std::string_view method, const stream_ordered_stats& stats,
                         const churn_trace& trace, const after_trim& trimmed,
@@ -313,8 +367,7 @@ suite_result run_churn_suite(suite_context& context) {
                      pooled_replayer(trace, pooled, pool_stream, finish_replay, pooled_mappings)});
   methods.push_back(
       {"stream_ordered_bounded",
-       fmt::format("stream_ordered_resource (footprint_limit {:.2f}; one stream)",
-                   bounded_footprint_limit),
+       fmt::format("stream_ordered_resource, footprint_limit {:.2f}", bounded_footprint_limit),
        pooled_replayer(trace, bounded, pool_stream, finish_replay, bounded_mappings)});
 
 #if VMM_PMR_BENCH_WITH_CUDART
@@ -428,7 +481,7 @@ suite_result run_churn_suite(suite_context& context) {
     }
   }
   result.notes.push_back(fmt::format(
-      "targets of both stream_ordered rows (issue 4, set for the H100): fragmentation ≤ {:.2f} "
+      "targets of both stream_ordered rows (set for the H100): fragmentation ≤ {:.2f} "
       "(peak over every replay, the cache kept between them); per op ≤ {} × cudaMallocAsync's; "
       "after trim() at the end of the trace's random part, on a fresh resource with the row's "
       "options, mapped ≤ live rounded to chunks = the sum over the live blocks of each one's "
@@ -464,6 +517,29 @@ suite_result run_churn_suite(suite_context& context) {
         "cudaMallocAsync: default pool, release threshold UINT64_MAX, emptied before the first "
         "replay; its peak is the pool's reserved-memory high watermark");
   }
+
+  result.series.push_back(memory_held_series(result, context.vmm_backend, trace, pooled_options,
+                                             bounded_options, pool_stream));
+#if VMM_PMR_BENCH_WITH_CUDART
+  // Last, after its high watermark was read: the pool, emptied, replays the trace once.
+  if (pool) {
+    pool->trim();
+    result.series.back().lines.push_back(
+        replay_footprint(
+            trace, footprint_windows_per_line,
+            [&](std::size_t bytes) {
+              void* pointer = nullptr;
+              cudart::check(cudaMallocAsync(&pointer, bytes, stream->get()), "cudaMallocAsync");
+              return pointer;
+            },
+            [&](void* pointer, std::size_t) {
+              cudart::check(cudaFreeAsync(pointer, stream->get()), "cudaFreeAsync");
+            },
+            [&] { return pool->reserved_now(); })
+            .line("cudaMallocAsync", label_of(result, "cudaMallocAsync")));
+    stream->synchronize();
+  }
+#endif
   return result;
 }
 

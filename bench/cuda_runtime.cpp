@@ -75,4 +75,11 @@ std::uint64_t warm_default_pool::reserved_high_watermark() const {
   return bytes;
 }
 
+std::uint64_t warm_default_pool::reserved_now() const {
+  std::uint64_t bytes = 0;
+  check(cudaMemPoolGetAttribute(pool_, cudaMemPoolAttrReservedMemCurrent, &bytes),
+        "cudaMemPoolGetAttribute(reserved memory)");
+  return bytes;
+}
+
 }  // namespace vmm_pmr::bench::cudart

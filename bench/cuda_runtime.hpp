@@ -66,6 +66,8 @@ class warm_default_pool {
   void reset_high_watermarks() const;
   // Backing memory the pool held at most since the last reset.
   std::uint64_t reserved_high_watermark() const;
+  // Backing memory the pool holds now.
+  std::uint64_t reserved_now() const;
 
  private:
   cudaMemPool_t pool_ = nullptr;

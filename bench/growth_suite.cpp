@@ -303,7 +303,7 @@ const result_row* find_row(const suite_result& result, std::string_view method) 
   return nullptr;
 }
 
-// The targets, as ratios of this run's rows: in place against the floor and
+// The targets, as ratios of this run's rows: in place against the floor and
 // against doubling cudaMalloc + copy, its copies, pointer and peak.
 void add_in_place_notes(suite_result& result, std::size_t final_size) {
   const result_row* in_place = find_row(result, "in_place");

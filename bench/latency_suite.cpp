@@ -33,8 +33,8 @@ namespace vmm_pmr::bench {
 namespace {
 
 constexpr double microseconds_per_second = 1e6;
-constexpr double target_ratio = 1.05;  // issue 3: vmm_resource within 5% of the raw sequence
-// Issue 4: a hot stream_ordered_resource pair within 0.1 × cudaMallocAsync+cudaFreeAsync,
+constexpr double target_ratio = 1.05;  // vmm_resource within 5% of the raw sequence
+// A hot stream_ordered_resource pair within 0.1 × cudaMallocAsync+cudaFreeAsync,
 // at 256 B, 1 MiB and 64 MiB.
 constexpr double hot_pair_target = 0.10;
 constexpr std::size_t hot_pair_sizes[] = {256, std::size_t{1} << 20, std::size_t{64} << 20};

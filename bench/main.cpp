@@ -1,4 +1,5 @@
-// vmm_pmr_bench: runs the suites named on the command line and reports them.
+// vmm_pmr_bench: runs the suites named on the command line and reports them, or compares
+// two reports (compare_reports.hpp).
 //
 // Order of work: parse (bad arguments exit 2 before anything else happens), open the
 // output files (a typo in --json fails now, not after ten minutes of measuring), choose
@@ -19,6 +20,7 @@
 
 #include "backend_choice.hpp"
 #include "bench_options.hpp"
+#include "compare_reports.hpp"
 #include "environment.hpp"
 #include "progress_line.hpp"
 #include "report_files.hpp"
@@ -151,10 +153,11 @@ int run(const bench_options& options) {
 int main(int argc, char** argv) {
   try {
     const bench_options options = parse_command_line(argc, argv);
-    if (options.help) {
-      fmt::print("{}", help_text());
+    if (!options.help.empty()) {
+      fmt::print("{}", options.help);
       return EXIT_SUCCESS;
     }
+    if (options.compare) return compare_reports(*options.compare, stdout);
     if (options.list) {
       for (const suite_entry& suite : suite_catalog()) {
         fmt::print("{:<8} {}\n", suite.name, suite.summary);

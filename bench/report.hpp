@@ -2,8 +2,9 @@
 //
 // A row is one method (a stable id for machines, a label for humans) at one size, its
 // time summary in the suite's unit, its ratio to the suite's baseline method at the same
-// size, and any extra metrics (fragmentation, bytes copied, peak memory). The table, JSON
-// and CSV writers all read this one structure, so the three outputs cannot disagree.
+// size, and any extra metrics (fragmentation, bytes copied, peak memory); a suite may add
+// sampled series for charts (the churn suite's memory held over its trace). The table,
+// JSON and CSV writers all read this one structure, so the three outputs cannot disagree.
 #pragma once
 
 #include <cstddef>
@@ -38,6 +39,22 @@ struct result_row {
   const metric* find_metric(std::string_view key) const;
 };
 
+// Values sampled along a run, for a chart: one line per method, all at the same x.
+struct sampled_line {
+  std::string method;  // a row's method, or a reference such as "live_bytes"
+  std::string label;
+  std::vector<double> y;  // one per x of the series
+};
+
+struct sampled_series {
+  std::string name;     // stable id: "memory_held"
+  std::string title;    // one line: what the lines show and how they were taken
+  std::string x_label;  // axis labels, with units: "operations done", "bytes held"
+  std::string y_label;
+  std::vector<double> x;
+  std::vector<sampled_line> lines;
+};
+
 struct suite_result {
   std::string suite;
   std::string title;         // one line: what a row measures
@@ -48,7 +65,8 @@ struct suite_result {
   std::string baseline_label;
   std::vector<std::pair<std::string, std::string>> parameters;  // for the header line
   std::vector<result_row> rows;
-  std::vector<std::string> notes;  // printed under the table, kept in the JSON
+  std::vector<std::string> notes;      // printed under the table, kept in the JSON
+  std::vector<sampled_series> series;  // in the JSON only
 
   // Sets every row's ratio to its median over the baseline row's median at the same size.
   void compute_ratios();

@@ -1,52 +1,35 @@
-// JSON and CSV writers; see report_files.hpp.
+// JSON (nlohmann::ordered_json, so keys keep the order written here) and CSV writers; see
+// report_files.hpp.
 #include "report_files.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace vmm_pmr::bench {
 namespace {
 
-std::string json_string(std::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
+using json = nlohmann::ordered_json;
+
+// null for what is not a finite number; a whole number (a byte count, a count) as an
+// integer, so that it reads back as one.
+json json_number(double value) {
+  constexpr double exact_integers = 9007199254740992.0;  // 2^53
+  if (!std::isfinite(value)) return nullptr;
+  if (value == std::floor(value) && std::fabs(value) <= exact_integers) {
+    return static_cast<std::int64_t>(value);
   }
-  return out + "\"";
+  return value;
 }
 
-// fmt's "{}" is the shortest text that reads back as the same double, and valid JSON.
-std::string json_number(double value) {
-  return std::isfinite(value) ? fmt::format("{}", value) : "null";
-}
-
-std::string json_sizes(const std::vector<std::size_t>& sizes) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < sizes.size(); ++i)
-    out += fmt::format("{}{}", i ? ", " : "", sizes[i]);
-  return out + "]";
+json json_numbers(const std::vector<double>& values) {
+  json array = json::array();
+  for (const double value : values) array.push_back(json_number(value));
+  return array;
 }
 
 std::string csv_field(std::string_view text) {
@@ -60,106 +43,107 @@ std::string csv_number(double value) {
   return std::isfinite(value) ? fmt::format("{}", value) : "";
 }
 
-void write_json_row(std::ostream& out, const result_row& row, bool last) {
-  out << "        {\"method\": " << json_string(row.method)
-      << ", \"label\": " << json_string(row.label);
-  if (row.size_bytes) out << ", \"size_bytes\": " << *row.size_bytes;
-  out << ", \"median\": " << json_number(row.time.median)
-      << ", \"p10\": " << json_number(row.time.p10) << ", \"p90\": " << json_number(row.time.p90)
-      << ", \"min\": " << json_number(row.time.min) << ", \"max\": " << json_number(row.time.max)
-      << ", \"samples\": " << row.time.samples
-      << ", \"operations_per_sample\": " << row.operations_per_sample;
-  if (row.ratio) out << ", \"ratio\": " << json_number(*row.ratio);
-  for (const metric& m : row.metrics)
-    out << ", " << json_string(m.key) << ": " << json_number(m.value);
-  out << (last ? "}\n" : "},\n");
+json row_json(const result_row& row) {
+  json out = {{"method", row.method}, {"label", row.label}};
+  if (row.size_bytes) out["size_bytes"] = *row.size_bytes;
+  out["median"] = json_number(row.time.median);
+  out["p10"] = json_number(row.time.p10);
+  out["p90"] = json_number(row.time.p90);
+  out["min"] = json_number(row.time.min);
+  out["max"] = json_number(row.time.max);
+  out["samples"] = row.time.samples;
+  out["operations_per_sample"] = row.operations_per_sample;
+  if (row.ratio) out["ratio"] = json_number(*row.ratio);
+  for (const metric& m : row.metrics) out[m.key] = json_number(m.value);
+  return out;
 }
 
-void write_json_suite(std::ostream& out, const suite_result& suite, bool last) {
-  out << "    {\n";
-  out << "      \"name\": " << json_string(suite.suite) << ",\n";
-  out << "      \"title\": " << json_string(suite.title) << ",\n";
-  out << "      \"unit\": " << json_string(suite.unit) << ",\n";
-  out << "      \"per\": " << json_string(suite.per) << ",\n";
-  out << "      \"baseline\": {\"method\": " << json_string(suite.baseline_method)
-      << ", \"label\": " << json_string(suite.baseline_label) << "},\n";
-  out << "      \"parameters\": {";
-  for (std::size_t i = 0; i < suite.parameters.size(); ++i) {
-    out << (i ? ", " : "") << json_string(suite.parameters[i].first) << ": "
-        << json_string(suite.parameters[i].second);
+json series_json(const sampled_series& series) {
+  json lines = json::array();
+  for (const sampled_line& line : series.lines) {
+    lines.push_back({{"method", line.method}, {"label", line.label}, {"y", json_numbers(line.y)}});
   }
-  out << "},\n";
-  out << "      \"rows\": [\n";
-  for (std::size_t i = 0; i < suite.rows.size(); ++i) {
-    write_json_row(out, suite.rows[i], i + 1 == suite.rows.size());
+  return {{"name", series.name},       {"title", series.title},       {"x_label", series.x_label},
+          {"y_label", series.y_label}, {"x", json_numbers(series.x)}, {"lines", lines}};
+}
+
+json suite_json(const suite_result& suite) {
+  json parameters = json::object();
+  for (const auto& [name, value] : suite.parameters) parameters[name] = value;
+  json rows = json::array();
+  for (const result_row& row : suite.rows) rows.push_back(row_json(row));
+  json out = {{"name", suite.suite},
+              {"title", suite.title},
+              {"unit", suite.unit},
+              {"per", suite.per},
+              {"baseline", {{"method", suite.baseline_method}, {"label", suite.baseline_label}}},
+              {"parameters", parameters},
+              {"rows", rows},
+              {"notes", suite.notes}};
+  if (!suite.series.empty()) {
+    out["series"] = json::array();
+    for (const sampled_series& series : suite.series) out["series"].push_back(series_json(series));
   }
-  out << "      ],\n";
-  out << "      \"notes\": [";
-  for (std::size_t i = 0; i < suite.notes.size(); ++i) {
-    out << (i ? ", " : "") << json_string(suite.notes[i]);
-  }
-  out << "]\n";
-  out << (last ? "    }\n" : "    },\n");
+  return out;
+}
+
+json sampling_json(const sampling_plan& plan) {
+  return {{"warmup", plan.warmup}, {"repetitions", plan.repetitions}};
+}
+
+json settings_json(const run_settings& settings) {
+  json latency = {{"sizes_bytes", settings.latency.sizes}};
+  latency.update(sampling_json(settings.latency.sampling));
+  latency["min_sample_time_ns"] = settings.latency.sampling.min_sample_time.count();
+  json churn = {{"operations", settings.churn.operations},
+                {"slots", settings.churn.slots},
+                {"seed", settings.churn.seed},
+                {"smallest_bytes", settings.churn.smallest},
+                {"largest_bytes", settings.churn.largest}};
+  churn.update(sampling_json(settings.churn.sampling));
+  json growth = {{"initial_bytes", settings.growth.initial_size},
+                 {"final_sizes_bytes", settings.growth.final_sizes}};
+  growth.update(sampling_json(settings.growth.sampling));
+  json streams = {{"streams", settings.streams.streams},
+                  {"sizes_bytes", settings.streams.sizes},
+                  {"pairs_per_operation", settings.streams.pairs_per_operation},
+                  {"kernel_ns", settings.streams.kernel_nanoseconds}};
+  streams.update(sampling_json(settings.streams.sampling));
+  return {{"quick", settings.quick},
+          {"latency", latency},
+          {"churn", churn},
+          {"growth", growth},
+          {"streams", streams}};
 }
 
 }  // namespace
 
 void write_json_report(std::ostream& out, const environment& facts, const run_settings& settings,
                        const std::vector<suite_result>& suites) {
-  out << "{\n";
-  out << "  \"tool\": \"vmm_pmr_bench\",\n";
-  out << "  \"environment\": {\n";
-  out << "    \"vmm_pmr_version\": " << json_string(facts.tool_version) << ",\n";
-  out << "    \"date\": " << json_string(facts.date) << ",\n";
-  out << "    \"command\": " << json_string(facts.command_line) << ",\n";
-  out << "    \"backend\": " << json_string(facts.backend) << ",\n";
-  out << "    \"backend_reason\": " << json_string(facts.backend_reason) << ",\n";
-  out << "    \"device\": " << json_string(facts.device) << ",\n";
-  out << "    \"device_memory_bytes\": " << facts.device_memory << ",\n";
-  out << "    \"granularity_bytes\": " << facts.granularity << ",\n";
-  out << "    \"driver\": " << json_string(facts.driver) << ",\n";
-  out << "    \"runtime\": " << json_string(facts.runtime) << ",\n";
-  out << "    \"cpu\": " << json_string(facts.cpu) << ",\n";
-  out << "    \"host_memory_bytes\": " << facts.host_memory << ",\n";
-  out << "    \"build_type\": " << json_string(facts.build_type) << ",\n";
-  out << "    \"compiler\": " << json_string(facts.compiler) << ",\n";
-  out << "    \"assertions\": " << (facts.assertions ? "true" : "false") << ",\n";
-  out << "    \"warnings\": [";
-  for (std::size_t i = 0; i < facts.warnings.size(); ++i) {
-    out << (i ? ", " : "") << json_string(facts.warnings[i]);
-  }
-  out << "]\n";
-  out << "  },\n";
-  out << "  \"settings\": {\n";
-  out << "    \"quick\": " << (settings.quick ? "true" : "false") << ",\n";
-  out << "    \"latency\": {\"sizes_bytes\": " << json_sizes(settings.latency.sizes)
-      << ", \"warmup\": " << settings.latency.sampling.warmup
-      << ", \"repetitions\": " << settings.latency.sampling.repetitions
-      << ", \"min_sample_time_ns\": " << settings.latency.sampling.min_sample_time.count()
-      << "},\n";
-  out << "    \"churn\": {\"operations\": " << settings.churn.operations
-      << ", \"slots\": " << settings.churn.slots << ", \"seed\": " << settings.churn.seed
-      << ", \"smallest_bytes\": " << settings.churn.smallest
-      << ", \"largest_bytes\": " << settings.churn.largest
-      << ", \"warmup\": " << settings.churn.sampling.warmup
-      << ", \"repetitions\": " << settings.churn.sampling.repetitions << "},\n";
-  out << "    \"growth\": {\"initial_bytes\": " << settings.growth.initial_size
-      << ", \"final_bytes\": " << settings.growth.final_size
-      << ", \"warmup\": " << settings.growth.sampling.warmup
-      << ", \"repetitions\": " << settings.growth.sampling.repetitions << "},\n";
-  out << "    \"streams\": {\"streams\": " << settings.streams.streams
-      << ", \"sizes_bytes\": " << json_sizes(settings.streams.sizes)
-      << ", \"pairs_per_operation\": " << settings.streams.pairs_per_operation
-      << ", \"kernel_ns\": " << settings.streams.kernel_nanoseconds
-      << ", \"warmup\": " << settings.streams.sampling.warmup
-      << ", \"repetitions\": " << settings.streams.sampling.repetitions << "}\n";
-  out << "  },\n";
-  out << "  \"suites\": [\n";
-  for (std::size_t i = 0; i < suites.size(); ++i) {
-    write_json_suite(out, suites[i], i + 1 == suites.size());
-  }
-  out << "  ]\n";
-  out << "}\n";
+  const json environment = {{"vmm_pmr_version", facts.tool_version},
+                            {"date", facts.date},
+                            {"command", facts.command_line},
+                            {"backend", facts.backend},
+                            {"backend_reason", facts.backend_reason},
+                            {"device", facts.device},
+                            {"device_memory_bytes", facts.device_memory},
+                            {"granularity_bytes", facts.granularity},
+                            {"driver", facts.driver},
+                            {"runtime", facts.runtime},
+                            {"cpu", facts.cpu},
+                            {"host_memory_bytes", facts.host_memory},
+                            {"build_type", facts.build_type},
+                            {"compiler", facts.compiler},
+                            {"assertions", facts.assertions},
+                            {"warnings", facts.warnings}};
+  json report = {{"tool", "vmm_pmr_bench"},
+                 {"environment", environment},
+                 {"settings", settings_json(settings)},
+                 {"suites", json::array()}};
+  for (const suite_result& suite : suites) report["suites"].push_back(suite_json(suite));
+  // Text the bench did not write (a device name, the command line) may not be UTF-8:
+  // replaced rather than thrown on.
+  out << report.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
 }
 
 void write_csv_report(std::ostream& out, const environment& facts,

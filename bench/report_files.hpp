@@ -1,6 +1,6 @@
-// The report for machines: JSON (everything: header, settings, rows, notes) and CSV (one
-// line per row, with the backend and device on every line so that files from several
-// machines can be concatenated and still be told apart).
+// The report for machines: JSON (everything: header, settings, rows, notes, sampled
+// series) and CSV (one line per row, with the backend and device on every line so that
+// files from several machines can be concatenated and still be told apart).
 //
 // Neither format may carry a NaN or an infinity: JSON has no spelling for them and a
 // spreadsheet would read them as text. The statistics refuse non-finite samples, and the

@@ -1,8 +1,8 @@
 // Terminal output; see report_table.hpp.
 //
-// Columns are sized to their widest cell, text left-aligned and numbers right-aligned,
-// so a table stays readable when pasted into an issue or a README. Widths count code
-// points, not bytes: "µs" is two columns wide, not three.
+// Columns are sized to their widest cell, text left-aligned and numbers right-aligned.
+// A table wider than a terminal (the churn suite's, with its pool metrics) is printed as
+// several that share the method column: the times first, then the other measurements.
 #include "report_table.hpp"
 
 #include <fmt/format.h>
@@ -12,21 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "terminal_text.hpp"
 #include "vmm_pmr/byte_size.hpp"
 
 namespace vmm_pmr::bench {
 namespace {
-
-std::size_t display_width(std::string_view text) {
-  return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;  // not a UTF-8 continuation byte
-  }));
-}
-
-std::string padded(std::string_view text, std::size_t width, bool right_aligned) {
-  const std::string padding(width - std::min(width, display_width(text)), ' ');
-  return right_aligned ? padding + std::string(text) : std::string(text) + padding;
-}
 
 std::string format_metric(const metric& value) {
   switch (value.kind) {
@@ -40,11 +30,24 @@ std::string format_metric(const metric& value) {
   return {};
 }
 
-struct column {
-  std::string heading;
-  bool right_aligned = true;
-  std::vector<std::string> cells;
-};
+// The widest line of `columns` laid out.
+std::size_t table_display_width(const std::vector<text_column>& columns) {
+  std::size_t width = 0;
+  for (const std::string& line : aligned_lines(columns))
+    width = std::max(width, display_width(line));
+  return width;
+}
+
+// Prints `columns`, a blank line before each row where `group_starts` is true.
+void print_table(std::FILE* out, const std::vector<text_column>& columns,
+                 const std::vector<bool>& group_starts) {
+  const std::vector<std::string> lines = aligned_lines(columns);
+  fmt::print(out, "{}\n", lines.front());
+  for (std::size_t r = 1; r < lines.size(); ++r) {
+    if (group_starts[r - 1]) fmt::print(out, "\n");
+    fmt::print(out, "{}\n", lines[r]);
+  }
+}
 
 }  // namespace
 
@@ -59,7 +62,14 @@ std::string format_measurement(double value) {
 
 void print_header(std::FILE* out, const environment& facts) {
   fmt::print(out, "vmm_pmr_bench\n");
-  for (const auto& [name, value] : facts.lines()) fmt::print(out, "  {:<8} {}\n", name, value);
+  // "  backend  host (auto: ...": values wrapped under themselves, 11 columns in.
+  constexpr std::size_t value_column = 11;
+  for (const auto& [name, value] : facts.lines()) {
+    std::string line = wrapped(value, prose_width, value_column, value_column);
+    const std::string label = fmt::format("  {:<8} ", name);
+    line.replace(0, std::min(label.size(), value_column), label);
+    fmt::print(out, "{}\n", line);
+  }
 }
 
 void print_suite_table(std::FILE* out, const suite_result& suite) {
@@ -69,9 +79,11 @@ void print_suite_table(std::FILE* out, const suite_result& suite) {
   for (const auto& [name, value] : suite.parameters) {
     parameters += fmt::format("{}{} {}", parameters.empty() ? "" : ", ", name, value);
   }
-  if (!parameters.empty()) fmt::print(out, "  {}\n", parameters);
-  fmt::print(out, "  {} per {}: median and 10th-90th percentile; ratio: median / {}'s\n\n", unit,
-             suite.per, suite.baseline_label);
+  if (!parameters.empty()) fmt::print(out, "{}\n", wrapped(parameters, prose_width, 2, 4));
+  const std::string legend =
+      fmt::format("{} per {}: median and 10th-90th percentile; ratio: median / {}'s", unit,
+                  suite.per, suite.baseline_label);
+  fmt::print(out, "{}\n\n", wrapped(legend, prose_width, 2, 4));
 
   const bool has_sizes =
       std::any_of(suite.rows.begin(), suite.rows.end(),
@@ -87,54 +99,52 @@ void print_suite_table(std::FILE* out, const suite_result& suite) {
     }
   }
 
-  std::vector<column> columns;
-  columns.push_back({"method", false, {}});
-  if (has_sizes) columns.push_back({suite.size_heading, true, {}});
-  columns.push_back({"median " + unit, true, {}});
-  columns.push_back({"p10", true, {}});
-  columns.push_back({"p90", true, {}});
-  columns.push_back({"ratio", true, {}});
-  for (const std::string& heading : metric_headings) columns.push_back({heading, true, {}});
+  // The row's identity (method, size) starts every table; the times make the first.
+  std::vector<text_column> identity;
+  identity.push_back({"method", false, {}});
+  if (has_sizes) identity.push_back({suite.size_heading, true, {}});
+  std::vector<text_column> times = {
+      {"median " + unit, true, {}}, {"p10", true, {}}, {"p90", true, {}}, {"ratio", true, {}}};
+  std::vector<text_column> metrics;
+  for (const std::string& heading : metric_headings) metrics.push_back({heading, true, {}});
 
-  for (const result_row& row : suite.rows) {
-    std::size_t c = 0;
-    columns[c++].cells.push_back(row.label);
-    if (has_sizes)
-      columns[c++].cells.push_back(row.size_bytes ? format_bytes(*row.size_bytes) : "");
-    columns[c++].cells.push_back(format_measurement(row.time.median));
-    columns[c++].cells.push_back(format_measurement(row.time.p10));
-    columns[c++].cells.push_back(format_measurement(row.time.p90));
-    columns[c++].cells.push_back(row.ratio ? format_measurement(*row.ratio) : "");
-    for (const std::string& key : metric_keys) {
-      const metric* value = row.find_metric(key);
-      columns[c++].cells.push_back(value ? format_metric(*value) : "-");
-    }
-  }
-
-  std::vector<std::size_t> widths;
-  for (const column& col : columns) {
-    std::size_t width = display_width(col.heading);
-    for (const std::string& cell : col.cells) width = std::max(width, display_width(cell));
-    widths.push_back(width);
-  }
-  const auto print_line = [&](auto&& cell_of) {
-    std::string line = " ";
-    for (std::size_t c = 0; c < columns.size(); ++c) {
-      line += "  " + padded(cell_of(c), widths[c], columns[c].right_aligned);
-    }
-    while (!line.empty() && line.back() == ' ') line.pop_back();
-    fmt::print(out, "{}\n", line);
-  };
-  print_line([&](std::size_t c) -> std::string_view { return columns[c].heading; });
+  std::vector<bool> group_starts;
   for (std::size_t r = 0; r < suite.rows.size(); ++r) {
-    // A blank line between sizes groups each size's methods together.
-    if (has_sizes && r > 0 && suite.rows[r].size_bytes != suite.rows[r - 1].size_bytes) {
-      fmt::print(out, "\n");
+    const result_row& row = suite.rows[r];
+    identity[0].cells.push_back(row.label);
+    if (has_sizes) identity[1].cells.push_back(row.size_bytes ? format_bytes(*row.size_bytes) : "");
+    times[0].cells.push_back(format_measurement(row.time.median));
+    times[1].cells.push_back(format_measurement(row.time.p10));
+    times[2].cells.push_back(format_measurement(row.time.p90));
+    times[3].cells.push_back(row.ratio ? format_measurement(*row.ratio) : "");
+    for (std::size_t m = 0; m < metric_keys.size(); ++m) {
+      const metric* value = row.find_metric(metric_keys[m]);
+      metrics[m].cells.push_back(value ? format_metric(*value) : "-");
     }
-    print_line([&](std::size_t c) -> std::string_view { return columns[c].cells[r]; });
+    // A blank line between sizes groups each size's methods together.
+    group_starts.push_back(has_sizes && r > 0 && row.size_bytes != suite.rows[r - 1].size_bytes);
   }
+
+  std::vector<text_column> table = identity;
+  table.insert(table.end(), times.begin(), times.end());
+  std::size_t next_metric = 0;
+  // The metrics join the times' table, or follow in as many tables as fit the width.
+  while (next_metric < metrics.size()) {
+    table.push_back(metrics[next_metric]);
+    if (table.size() > identity.size() + 1 && table_display_width(table) > table_width) {
+      table.pop_back();
+      print_table(out, table, group_starts);
+      fmt::print(out, "\n");
+      table = identity;
+      continue;
+    }
+    ++next_metric;
+  }
+  print_table(out, table, group_starts);
   if (!suite.notes.empty()) fmt::print(out, "\n");
-  for (const std::string& note : suite.notes) fmt::print(out, "  note: {}\n", note);
+  for (const std::string& note : suite.notes) {
+    fmt::print(out, "{}\n", wrapped("note: " + note, prose_width, 2, 8));
+  }
 }
 
 }  // namespace vmm_pmr::bench

@@ -1,6 +1,8 @@
 // Defaults of a run; see run_settings.hpp.
 #include "run_settings.hpp"
 
+#include <algorithm>
+
 namespace vmm_pmr::bench {
 namespace {
 
@@ -27,8 +29,8 @@ run_settings settle_run_settings(const bench_options& options, bool on_gpu) {
   run_settings settings;
   settings.quick = quick;
 
-  // 256 B and 1 MiB are there for stream_ordered_resource's hot pair (issue 4: 256 B,
-  // 1 MiB, 64 MiB against cudaMallocAsync); every VMM allocation below 2 MiB maps 2 MiB.
+  // 256 B and 1 MiB are there for stream_ordered_resource's hot pair (its target is set at
+  // 256 B, 1 MiB and 64 MiB); every VMM allocation below 2 MiB maps 2 MiB.
   std::vector<std::size_t> full_sizes = {256, mib};
   for (std::size_t size : doubling_sizes(2 * mib, gib)) full_sizes.push_back(size);
   settings.latency.sizes =
@@ -52,8 +54,14 @@ run_settings settle_run_settings(const bench_options& options, bool on_gpu) {
       whole_runs(options.warmup.value_or(1), options.repetitions.value_or(quick ? 3 : 5));
 
   settings.growth.initial_size = 2 * mib;
-  const std::size_t default_final = quick ? 64 * mib : on_gpu ? 8 * gib : gib;
-  settings.growth.final_size = options.grow_to.value_or(default_final);
+  // Three final sizes, a factor of 4 apart, for a chart of time against size.
+  const std::size_t largest = quick ? 64 * mib : on_gpu ? 8 * gib : gib;
+  std::vector<std::size_t> final_sizes =
+      options.grow_to.value_or(std::vector<std::size_t>{largest / 16, largest / 4, largest});
+  std::sort(final_sizes.begin(), final_sizes.end());
+  final_sizes.erase(std::unique(final_sizes.begin(), final_sizes.end()), final_sizes.end());
+  settings.growth.final_sizes = final_sizes;
+  settings.growth.final_size = final_sizes.back();
   settings.growth.sampling =
       whole_runs(options.warmup.value_or(1), options.repetitions.value_or(quick ? 3 : 5));
 

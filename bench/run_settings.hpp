@@ -1,7 +1,7 @@
 // The parameters of one run, settled from the command line and the backend.
 //
-// Defaults depend on --quick and on where the run happens (a GPU grows a buffer to
-// 8 GiB, a CPU machine to 1 GiB); an explicit option always wins. The settings are
+// Defaults depend on --quick and on where the run happens (a GPU grows a buffer to up to
+// 8 GiB, a CPU machine to up to 1 GiB); an explicit option always wins. The settings are
 // printed in every report so that a number can be reproduced.
 #pragma once
 
@@ -40,8 +40,9 @@ struct streams_settings {
 
 struct growth_settings {
   std::size_t initial_size = 0;
-  std::size_t final_size = 0;
-  sampling_plan sampling;  // one operation = one whole growth
+  std::vector<std::size_t> final_sizes;  // ascending; the suite runs once for each
+  std::size_t final_size = 0;            // the one the suite is running for
+  sampling_plan sampling;                // one operation = one whole growth
 };
 
 struct run_settings {

@@ -230,7 +230,7 @@ suite_result run_streams_suite(suite_context& context) {
                           settings.kernel_nanoseconds)
             : "no kernels in flight: the spin kernel needs nvcc at build time");
     result.notes.push_back(
-        "target (issue 4): no serialization cudaMallocAsync does not have, i.e. ratios near or "
+        "target: no serialization cudaMallocAsync does not have, i.e. ratios near or "
         "below 1");
   } else {
     result.notes.push_back(

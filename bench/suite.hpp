@@ -2,9 +2,8 @@
 // --list) and the function that runs it.
 //
 // A suite measures its methods and its baselines in the same process, on the same
-// backend, one after the other, and returns rows; it never prints. Suites that a later
-// issue brings are listed with `run == nullptr` and say when they arrive, so --help
-// tells the truth about what exists.
+// backend, one after the other, and returns rows; it never prints. A suite listed with
+// `run == nullptr` is not available yet, and --help and --list say so.
 #pragma once
 
 #include <memory>
@@ -40,7 +39,8 @@ const suite_entry* find_suite(std::string_view name);
 
 suite_result run_latency_suite(suite_context& context);
 suite_result run_churn_suite(suite_context& context);
-suite_result run_growth_suite(suite_context& context);
+suite_result run_growth_suite(suite_context& context);  // at settings.growth.final_size
+suite_result run_growth_sizes(suite_context& context);  // at each of its final_sizes
 suite_result run_streams_suite(suite_context& context);
 
 }  // namespace vmm_pmr::bench
