@@ -138,6 +138,16 @@ def check_suites(report):
                      f"{row.get('size_bytes')}")
         if row["method"].endswith("_append") and not row.get("ns_per_element", 0) > 0:
             fail(f"growth/{row['method']}: ns_per_element missing")
+    # The raw floor is a baseline only if it is the least driver work for the same growth:
+    # the buffer grown in place must make exactly its calls, counted in the run.
+    growth_rows = suites.get("growth", {}).get("rows", [])
+    for size in sorted({row["size_bytes"] for row in growth_rows}):
+        calls = {row["method"]: row.get("driver_calls") for row in growth_rows
+                 if row["size_bytes"] == size}
+        floor, in_place = calls.get("raw_doubling_chunks"), calls.get("in_place")
+        if not isinstance(floor, (int, float)) or floor <= 0 or floor != in_place:
+            fail(f"growth to {size} B: driver calls per growth, raw floor {floor!r}, "
+                 f"in place {in_place!r}: the floor must make exactly the buffer's calls")
     check_memory_held(suites.get("churn", {}), settings)
     for suite in suites.values():
         for note in suite.get("notes", []):

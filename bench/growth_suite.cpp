@@ -39,6 +39,7 @@
 #include <string>
 #include <vector>
 
+#include "call_counting_backend.hpp"
 #include "cuda_runtime.hpp"
 #include "suite.hpp"
 #include "vmm_pmr/byte_size.hpp"
@@ -66,7 +67,20 @@ struct growth_method {
   timed_method run;
   // Filled in by every run (they are all identical), read once afterwards.
   std::shared_ptr<growth_accounting> accounting = std::make_shared<growth_accounting>();
+  // Rows on a backend: the calls that made something, over `growths` growths (warm-ups
+  // and teardowns included; teardowns make nothing).
+  std::shared_ptr<call_counting_backend> calls = nullptr;
+  std::uint64_t calls_before_sampling = 0;  // making the resource (its probe allocation)
+  std::shared_ptr<std::size_t> growths = std::make_shared<std::size_t>(0);
 };
+
+// `method` counting the growths it runs.
+timed_method counting_growths(timed_method method, std::shared_ptr<std::size_t> growths) {
+  return [method = std::move(method), growths](std::size_t count) {
+    *growths += count;
+    return method(count);
+  };
+}
 
 // Sizes of the chunks mapped one behind the other: the first `initial`, then each as
 // large as everything before it (so the buffer doubles), the last cut to fit `final_size`.
@@ -310,9 +324,9 @@ void add_in_place_notes(suite_result& result, std::size_t final_size) {
   const result_row* floor = find_row(result, "raw_doubling_chunks");
   if (in_place == nullptr || floor == nullptr) return;
   std::string note = fmt::format(
-      "in place (reserved ahead): {:.2f}x the raw floor (target <= 1.5x), copied {}, pointer {}, "
-      "peak {} for a final size of {}",
-      in_place->time.median / floor->time.median,
+      "in place (reserved ahead): {:.2f}x the raw floor (target <= 1.5x; p10 against p10 "
+      "{:.2f}x), copied {}, pointer {}, peak {} for a final size of {}",
+      in_place->time.median / floor->time.median, in_place->time.p10 / floor->time.p10,
       format_bytes(static_cast<std::size_t>(in_place->find_metric("bytes_copied")->value)),
       in_place->find_metric("moves")->value == 0 ? "unchanged" : "CHANGED",
       format_bytes(static_cast<std::size_t>(in_place->find_metric("peak_bytes")->value)),
@@ -322,6 +336,17 @@ void add_in_place_notes(suite_result& result, std::size_t final_size) {
                         copy->time.median / in_place->time.median);
   }
   result.notes.push_back(note);
+  // The floor is the least driver work that grows a mapping this way: the buffer's growth
+  // makes the same calls, so a ratio far from 1 is the driver's noise, not the baseline.
+  const metric* floor_calls = floor->find_metric("driver_calls");
+  const metric* in_place_calls = in_place->find_metric("driver_calls");
+  if (floor_calls != nullptr && in_place_calls != nullptr) {
+    result.notes.push_back(fmt::format(
+        "driver calls per growth (reservations, allocations, maps, access grants): raw floor "
+        "{:.0f}, in place {:.0f}{}",
+        floor_calls->value, in_place_calls->value,
+        floor_calls->value == in_place_calls->value ? " (the same work)" : ""));
+  }
   if (static_cast<std::size_t>(in_place->find_metric("peak_bytes")->value) != final_size) {
     result.notes.push_back("inconsistent: the in-place peak differs from the final size");
   }
@@ -353,16 +378,22 @@ suite_result run_growth_suite(suite_context& context) {
   };
 
   std::vector<growth_method> methods;
+  // Each backend row counts its driver calls on a decorator of its own.
+  const auto counted_backend = [&](growth_method& method) {
+    method.calls = std::make_shared<call_counting_backend>(context.vmm_backend);
+    return method.calls;
+  };
   methods.push_back({"raw_doubling_chunks", "raw floor (doubling chunks)", {}});
-  methods.back().run = raw_chunked_growth(
-      driver, options, final_size, doubling_chunks(initial, final_size), methods.back().accounting);
+  methods.back().run =
+      raw_chunked_growth(*counted_backend(methods.back()), options, final_size,
+                         doubling_chunks(initial, final_size), methods.back().accounting);
   const std::size_t granules = final_size / granularity;
   if (context.on_gpu || enough_file_descriptors(granules)) {
     methods.push_back(
         {"raw_granule_chunks", fmt::format("raw, {} chunks", format_bytes(granularity)), {}});
     methods.back().run =
-        raw_chunked_growth(driver, options, final_size, equal_chunks(granularity, final_size),
-                           methods.back().accounting);
+        raw_chunked_growth(*counted_backend(methods.back()), options, final_size,
+                           equal_chunks(granularity, final_size), methods.back().accounting);
   } else {
     result.notes.push_back(fmt::format(
         "no '{} chunks' row: it needs {} memfds open at once, above this process's limit "
@@ -370,15 +401,15 @@ suite_result run_growth_suite(suite_context& context) {
         format_bytes(granularity), granules));
   }
   // Each in-place row on a resource of its own, so its peak is its own.
-  vmm_resource in_place_resource(context.vmm_backend);
-  vmm_resource unreserved_resource(context.vmm_backend);
-  vmm_resource append_resource(context.vmm_backend);
   methods.push_back({"in_place", "in place (device_buffer), reserved ahead", {}});
+  vmm_resource in_place_resource(counted_backend(methods.back()));
   methods.back().run =
       in_place_growth(in_place_resource, initial, final_size, true, methods.back().accounting);
   methods.push_back({"in_place_unreserved", "in place (device_buffer), no reservation", {}});
+  vmm_resource unreserved_resource(counted_backend(methods.back()));
   methods.back().run =
       in_place_growth(unreserved_resource, initial, final_size, false, methods.back().accounting);
+  vmm_resource append_resource(context.vmm_backend);
   methods.push_back({"device_vector_append", "device_vector<u64>::append, batches", {}});
   methods.back().run = device_vector_append(append_resource, final_size, methods.back().accounting);
   methods.push_back({"std_vector_append", "std::vector<u64> insert on the host", {}});
@@ -401,7 +432,10 @@ suite_result run_growth_suite(suite_context& context) {
   }
 
   std::vector<timed_method> timed;
-  for (const growth_method& method : methods) timed.push_back(method.run);
+  for (growth_method& method : methods) {
+    if (method.calls) method.calls_before_sampling = method.calls->made().total();
+    timed.push_back(counting_growths(method.run, method.growths));
+  }
   const std::vector<timed_samples> samples =
       sample_interleaved(settings.sampling, timed, [&](std::size_t done, std::size_t total) {
         context.progress.show(result.suite, fmt::format("growths to {}", format_bytes(final_size)),
@@ -423,6 +457,12 @@ suite_result run_growth_suite(suite_context& context) {
     if (counted.moves) {
       row.metrics.push_back(
           {"moves", "moves", metric_kind::count, static_cast<double>(*counted.moves)});
+    }
+    if (methods[m].calls && *methods[m].growths != 0) {
+      row.metrics.push_back({"driver_calls", "calls/growth", metric_kind::count,
+                             static_cast<double>(methods[m].calls->made().total() -
+                                                 methods[m].calls_before_sampling) /
+                                 static_cast<double>(*methods[m].growths)});
     }
     if (counted.elements) {
       row.metrics.push_back({"ns_per_element", "ns/elem.", metric_kind::factor,
