@@ -62,10 +62,11 @@ run_settings settle_run_settings(const bench_options& options, bool on_gpu) {
   final_sizes.erase(std::unique(final_sizes.begin(), final_sizes.end()), final_sizes.end());
   settings.growth.final_sizes = final_sizes;
   settings.growth.final_size = final_sizes.back();
-  // 15: a growth's driver calls vary by up to 4x from one run to the next (cuMemCreate on an
-  // H100), so five samples could put two identical rows 2x apart.
+  // 9: a growth's driver calls vary by up to 4x from one run to the next (cuMemCreate on an
+  // H100), so five samples could put two identical rows 2x apart. More would cost minutes:
+  // the host's std::vector row takes 13 s a sample at 8 GiB.
   settings.growth.sampling =
-      whole_runs(options.warmup.value_or(1), options.repetitions.value_or(quick ? 3 : 15));
+      whole_runs(options.warmup.value_or(1), options.repetitions.value_or(quick ? 3 : 9));
 
   settings.streams.streams = 4;
   settings.streams.sizes = {4 << 10, mib, 16 * mib};
