@@ -291,6 +291,24 @@ TEST_CASE("a stream that ends in the middle of a message is reported as truncate
                                                         "after 40 of 48 B")));
 }
 
+TEST_CASE("an empty record is refused, not taken for the peer closing", "[ipc][channel]") {
+  const bool peer_closes = GENERATE(false, true);
+  CAPTURE(peer_closes);
+  socket_pair sockets = make_socket_pair(SOCK_SEQPACKET);
+  const vmm_pmr::exported_allocation sent = memfd_allocation(1);
+  send_raw(sockets.sender.get(), {}, {});
+  vmm_pmr::send_allocation(sockets.sender.get(), sent);
+  if (peer_closes) sockets.sender.reset();
+  CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                       vmm_pmr::invalid_argument,
+                       MessageMatches(ContainsSubstring("malformed message (0 B, 0 fds")));
+  CHECK(vmm_pmr::receive_allocation(sockets.receiver.get()).descriptor == sent.descriptor);
+  if (peer_closes) {
+    CHECK_THROWS_WITH(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                      ContainsSubstring("peer closed the connection"));
+  }
+}
+
 TEST_CASE("end of file before a message is reported as the peer closing", "[ipc][channel]") {
   const int type = GENERATE(SOCK_SEQPACKET, SOCK_STREAM);
   CAPTURE(type_name(type));

@@ -12,15 +12,16 @@
 //          bits 2-3: the message goes out in 1 to 4 sendmsg calls (pieces)
 //   fds    each piece carries min(fds, 253) copies of one memfd (at most 1,024 in all)
 //   size   u16, little-endian
-// Sending never blocks (MSG_DONTWAIT): a piece the socket has no room for ends the
+// Sending never blocks (MSG_DONTWAIT): a piece the socket takes only part of ends the
 // sending, so every input replays the same way. Then the sender is closed and
 // receive_allocation is called until it reports the peer closing (SOCK_DGRAM, which has
-// no end of file: until nothing is queued).
+// no end of file: until nothing is queued) or a stream out of step, as it asks.
 //
 // Checked for every call: it returns an allocation whose descriptor validate() accepts
 // and that holds one open, close-on-exec fd per posix_fd chunk (none for fabric), each
 // the memfd that was sent; or it throws invalid_argument naming receive_allocation; or,
-// only once nothing is left queued, error "peer closed the connection". Nothing else:
+// only once nothing is left queued (on SOCK_SEQPACKET, nothing but empty records, which
+// read like end of file), error "peer closed the connection". Nothing else:
 // no driver_error, no other exception. After the returned allocations are gone and the
 // receiving socket closed, the process holds exactly the fds it held before.
 // The first violated invariant is returned as text; an empty string means every

@@ -16,7 +16,9 @@
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -250,11 +252,23 @@ std::vector<std::byte> receive_stream_message(int socket, fd_inbox& inbox) {
   return message;
 }
 
+// SOCK_SEQPACKET: recvmsg returns 0 B, and nothing else, both at end of file and for an
+// empty record. It is taken for the end when the peer has shut down and no byte is left
+// queued (only empty records left read the same; they are never received); any other
+// empty record is refused like a malformed message.
+bool at_end_of_file(int socket) {
+  pollfd ready{socket, POLLRDHUP, 0};
+  if (poll(&ready, 1, 0) != 1 || (ready.revents & (POLLRDHUP | POLLHUP)) == 0) return false;
+  int queued = 0;
+  return ioctl(socket, SIOCINQ, &queued) != 0 || queued == 0;
+}
+
 std::vector<std::byte> receive_record(int socket, int type, fd_inbox& inbox) {
   // One byte more than the limit: a message that fills it is too large.
   std::vector<std::byte> message(max_message_bytes + 1);
   const auto [got, flags] = receive_some(socket, message, inbox);
-  if (got == 0 && type == SOCK_SEQPACKET && inbox.arrived() == 0 && !inbox.some_dropped()) {
+  if (got == 0 && type == SOCK_SEQPACKET && inbox.arrived() == 0 && !inbox.some_dropped() &&
+      at_end_of_file(socket)) {
     peer_closed();
   }
   if ((flags & MSG_TRUNC) != 0 || got > max_message_bytes) {
