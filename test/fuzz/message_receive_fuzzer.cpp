@@ -19,6 +19,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <vector>
 
@@ -152,9 +153,27 @@ struct sent_traffic {
   // still queued); their fds are never installed here.
   std::vector<bool> empty_records;
   std::size_t bytes = 0;
+  // What each receive must return, in order (nullopt: a refusal), per record, or on
+  // SOCK_STREAM per whole message; a stream is known up to its first refused message.
+  std::vector<std::optional<shared_allocation_descriptor>> expected;
+  std::size_t well_formed_stream_messages = 0;
 };
 
-sent_traffic send_messages(int socket, input_reader& in) {
+// The descriptor a receiver must accept from these bytes with these many fds, if any.
+std::optional<shared_allocation_descriptor> acceptable(std::span<const std::byte> bytes,
+                                                       std::size_t fds) {
+  if (bytes.size() > max_message_bytes) return std::nullopt;
+  try {
+    shared_allocation_descriptor descriptor = shared_allocation_descriptor::parse(bytes);
+    const bool posix_fd = descriptor.handle_type == handle_types::posix_fd;
+    if (fds != (posix_fd ? descriptor.chunk_sizes.size() : 0)) return std::nullopt;
+    return descriptor;
+  } catch (const invalid_argument&) {
+    return std::nullopt;
+  }
+}
+
+sent_traffic send_messages(int socket, int type, input_reader& in) {
   sent_traffic sent;
   std::size_t fds_left = max_fds_per_input;
   for (std::size_t message = 0; message < max_messages && !in.exhausted(); ++message) {
@@ -164,16 +183,28 @@ sent_traffic send_messages(int socket, input_reader& in) {
     const std::vector<std::byte> bytes = decode_message_bytes(shape & 3, size, in);
     const std::size_t pieces = 1 + ((shape >> 2) & 3);
     const std::size_t piece_bytes = bytes.size() / pieces;
+    std::size_t message_fds = 0;
     for (std::size_t piece = 0; piece < pieces; ++piece) {
       const std::size_t begin = piece * piece_bytes;
       const std::size_t end = piece + 1 == pieces ? bytes.size() : begin + piece_bytes;
-      const std::size_t fds = std::min(fds_wanted, fds_left);
-      const ssize_t taken = send_piece(socket, std::span(bytes).subspan(begin, end - begin), fds);
+      const std::span<const std::byte> piece_span = std::span(bytes).subspan(begin, end - begin);
+      // A stream piece without bytes carries no fds either: sendmsg sends nothing.
+      const std::size_t fds =
+          type == SOCK_STREAM && begin == end ? 0 : std::min(fds_wanted, fds_left);
+      const ssize_t taken = send_piece(socket, piece_span, fds);
       if (taken < 0) return sent;
       fds_left -= fds;
+      message_fds += fds;
       sent.empty_records.push_back(end == begin);
       sent.bytes += static_cast<std::size_t>(taken);
       if (static_cast<std::size_t>(taken) < end - begin) return sent;
+      if (type != SOCK_STREAM) sent.expected.push_back(acceptable(piece_span, fds));
+    }
+    if (type == SOCK_STREAM) {
+      sent.expected.push_back(acceptable(bytes, message_fds));
+      if (sent.expected.back() && sent.well_formed_stream_messages + 1 == sent.expected.size()) {
+        ++sent.well_formed_stream_messages;
+      }
     }
   }
   return sent;
@@ -190,7 +221,11 @@ std::size_t bytes_queued(int socket) {
 }
 
 // "" when the received allocation is what the checks in the header say.
-std::string check_received(const exported_allocation& received) {
+std::string check_received(const exported_allocation& received,
+                           const std::optional<shared_allocation_descriptor>& sent) {
+  if (sent && received.descriptor != *sent) {
+    return "returned a descriptor other than the one sent";
+  }
   try {
     received.descriptor.validate();
   } catch (const invalid_argument& refusal) {
@@ -236,14 +271,22 @@ std::string receive_all(int socket, int type, const sent_traffic& sent) {
   const std::size_t max_calls = sent.empty_records.size() + sent.bytes / 32 + 2;
   for (std::size_t call = 0; call < max_calls; ++call) {
     if (type == SOCK_DGRAM && !readable_now(socket)) return "";
+    const bool known = call < sent.expected.size() &&
+                       (type != SOCK_STREAM || call <= sent.well_formed_stream_messages);
+    const std::optional<shared_allocation_descriptor> expected =
+        known ? sent.expected[call] : std::nullopt;
     try {
       const exported_allocation received = receive_allocation(socket);
-      if (std::string failure = check_received(received); !failure.empty()) return failure;
+      if (known && !expected) return "accepted a message it should have refused";
+      if (std::string failure = check_received(received, expected); !failure.empty()) {
+        return failure;
+      }
     } catch (const invalid_argument& refusal) {
       const std::string_view message = refusal.what();
       if (!message.starts_with("receive_allocation: ")) {
         return fmt::format("refused without naming receive_allocation: {}", message);
       }
+      if (expected) return fmt::format("refused a well-formed message: {}", message);
       // What the library asks for: the rest of such a stream is noise.
       if (message.ends_with("the stream is out of step, close the connection")) {
         return type == SOCK_STREAM ? "" : fmt::format("out of step off a stream: {}", message);
@@ -254,6 +297,7 @@ std::string receive_all(int socket, int type, const sent_traffic& sent) {
       if (!std::string_view(end.what()).ends_with("the peer closed the connection")) {
         return fmt::format("an unexpected error: {}", end.what());
       }
+      if (expected) return "reported the peer closing instead of a well-formed message";
       return check_end(socket, type, sent, call);
     } catch (const std::exception& other) {
       return fmt::format("threw something other than the library's errors: {}", other.what());
@@ -276,7 +320,7 @@ std::string run_message_receive(std::span<const std::uint8_t> input) {
     if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, ends) != 0) return "socketpair failed";
     unique_fd sender(ends[0]);
     const unique_fd receiver(ends[1]);
-    const sent_traffic sent = send_messages(sender.get(), in);
+    const sent_traffic sent = send_messages(sender.get(), type, in);
     sender.reset();
     failure = receive_all(receiver.get(), type, sent);
   }

@@ -22,8 +22,11 @@
 // the memfd that was sent; or it throws invalid_argument naming receive_allocation; or,
 // only once nothing is left queued (on SOCK_SEQPACKET, nothing but empty records, which
 // read like end of file), error "peer closed the connection". Nothing else:
-// no driver_error, no other exception. After the returned allocations are gone and the
-// receiving socket closed, the process holds exactly the fds it held before.
+// no driver_error, no other exception. A record, or a stream message after only
+// well-formed ones, that parse() accepts, with the right fd count and within the limits,
+// must be returned as sent; any other must be refused. After the returned allocations
+// are gone and the receiving socket closed, the process holds exactly the fds it held
+// before.
 // The first violated invariant is returned as text; an empty string means every
 // invariant held.
 //
