@@ -200,7 +200,8 @@ sent_traffic send_messages(int socket, int type, input_reader& in) {
       if (static_cast<std::size_t>(taken) < end - begin) return sent;
       if (type != SOCK_STREAM) sent.expected.push_back(acceptable(piece_span, fds));
     }
-    if (type == SOCK_STREAM) {
+    // No bytes on a stream is no message at all.
+    if (type == SOCK_STREAM && !bytes.empty()) {
       sent.expected.push_back(acceptable(bytes, message_fds));
       if (sent.expected.back() && sent.well_formed_stream_messages + 1 == sent.expected.size()) {
         ++sent.well_formed_stream_messages;
