@@ -18,6 +18,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -135,12 +136,6 @@ void send_in_pieces(int socket, const std::vector<std::byte>& bytes,
   }
 }
 
-std::size_t sum(const std::vector<std::size_t>& values) {
-  std::size_t total = 0;
-  for (std::size_t value : values) total += value;
-  return total;
-}
-
 // The next message on the channel still arrives whole.
 void check_next_message_arrives(const socket_pair& sockets) {
   const vmm_pmr::exported_allocation next = memfd_allocation(2);
@@ -156,7 +151,7 @@ class one_free_fd_slot {
  public:
   one_free_fd_slot() {
     REQUIRE(getrlimit(RLIMIT_NOFILE, &saved_) == 0);
-    const int lowest_free = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0);
+    const int lowest_free = open("/dev/null", O_RDONLY | O_CLOEXEC);  // the lowest free number
     REQUIRE(lowest_free >= 0);
     close(lowest_free);
     rlimit lowered = saved_;
@@ -459,7 +454,8 @@ TEST_CASE("a stream message carrying more than 253 fds is refused, every fd clos
   // pieces of one message; recvmsg hands them over piece by piece.
   const std::vector<std::size_t> fds_per_piece =
       GENERATE(std::vector<std::size_t>{253, 1}, std::vector<std::size_t>{253, 253, 253});
-  const std::size_t fds = sum(fds_per_piece);
+  const std::size_t fds =
+      std::accumulate(fds_per_piece.begin(), fds_per_piece.end(), std::size_t{0});
   CAPTURE(fds);
   socket_pair sockets = make_socket_pair(SOCK_STREAM);
   const vmm_pmr::unique_fd memory = make_memfd(chunk, 'm');
