@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -17,6 +18,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <numeric>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,13 +75,19 @@ bool same_file(int a, int b) {
   return first.st_dev == second.st_dev && first.st_ino == second.st_ino;
 }
 
+vmm_pmr::shared_allocation_descriptor posix_fd_descriptor(std::size_t chunks) {
+  vmm_pmr::shared_allocation_descriptor descriptor;
+  descriptor.handle_type = vmm_pmr::handle_types::posix_fd;
+  descriptor.granularity = chunk;
+  descriptor.requested_bytes = chunks * chunk - 1;
+  descriptor.chunk_sizes.assign(chunks, chunk);
+  return descriptor;
+}
+
 vmm_pmr::exported_allocation memfd_allocation(std::size_t chunks) {
   vmm_pmr::exported_allocation allocation;
-  allocation.descriptor.handle_type = vmm_pmr::handle_types::posix_fd;
-  allocation.descriptor.granularity = chunk;
-  allocation.descriptor.requested_bytes = chunks * chunk - 1;
+  allocation.descriptor = posix_fd_descriptor(chunks);
   for (std::size_t i = 0; i < chunks; ++i) {
-    allocation.descriptor.chunk_sizes.push_back(chunk);
     allocation.fds.push_back(make_memfd(chunk, static_cast<char>('a' + i)));
   }
   return allocation;
@@ -114,6 +122,49 @@ void send_raw(int socket, const std::vector<std::byte>& bytes, const std::vector
   }
   REQUIRE(sendmsg(socket, &message, MSG_NOSIGNAL) == static_cast<ssize_t>(bytes.size()));
 }
+
+// Sends `bytes` in one sendmsg per entry of `fds_per_piece` (equal pieces, the last
+// takes the rest), each carrying that many copies of `fd`: how a peer puts more fds on
+// one stream message than one sendmsg may carry.
+void send_in_pieces(int socket, const std::vector<std::byte>& bytes,
+                    const std::vector<std::size_t>& fds_per_piece, int fd) {
+  const std::size_t piece = bytes.size() / fds_per_piece.size();
+  for (std::size_t i = 0; i < fds_per_piece.size(); ++i) {
+    const auto begin = bytes.begin() + static_cast<std::ptrdiff_t>(i * piece);
+    const auto end = i + 1 == fds_per_piece.size() ? bytes.end() : begin + piece;
+    send_raw(socket, std::vector<std::byte>(begin, end), std::vector<int>(fds_per_piece[i], fd));
+  }
+}
+
+// The next message on the channel still arrives whole.
+void check_next_message_arrives(const socket_pair& sockets) {
+  const vmm_pmr::exported_allocation next = memfd_allocation(2);
+  vmm_pmr::send_allocation(sockets.sender.get(), next);
+  const vmm_pmr::exported_allocation received = vmm_pmr::receive_allocation(sockets.receiver.get());
+  CHECK(received.descriptor == next.descriptor);
+  CHECK(received.fds.size() == 2);
+}
+
+// Lowers this process's soft open-file limit so that exactly one more fd can be opened;
+// restores it when destroyed.
+class one_free_fd_slot {
+ public:
+  one_free_fd_slot() {
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    const int lowest_free = open("/dev/null", O_RDONLY | O_CLOEXEC);  // the lowest free number
+    REQUIRE(lowest_free >= 0);
+    close(lowest_free);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = static_cast<rlim_t>(lowest_free) + 1;
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+  }
+  one_free_fd_slot(const one_free_fd_slot&) = delete;
+  one_free_fd_slot& operator=(const one_free_fd_slot&) = delete;
+  ~one_free_fd_slot() { setrlimit(RLIMIT_NOFILE, &saved_); }
+
+ private:
+  rlimit saved_{};
+};
 
 }  // namespace
 
@@ -233,6 +284,24 @@ TEST_CASE("a stream that ends in the middle of a message is reported as truncate
                        vmm_pmr::invalid_argument,
                        MessageMatches(ContainsSubstring("truncated: the peer closed the connection "
                                                         "after 40 of 48 B")));
+}
+
+TEST_CASE("an empty record is refused, not taken for the peer closing", "[ipc][channel]") {
+  const bool peer_closes = GENERATE(false, true);
+  CAPTURE(peer_closes);
+  socket_pair sockets = make_socket_pair(SOCK_SEQPACKET);
+  const vmm_pmr::exported_allocation sent = memfd_allocation(1);
+  send_raw(sockets.sender.get(), {}, {});
+  vmm_pmr::send_allocation(sockets.sender.get(), sent);
+  if (peer_closes) sockets.sender.reset();
+  CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                       vmm_pmr::invalid_argument,
+                       MessageMatches(ContainsSubstring("malformed message (0 B, 0 fds")));
+  CHECK(vmm_pmr::receive_allocation(sockets.receiver.get()).descriptor == sent.descriptor);
+  if (peer_closes) {
+    CHECK_THROWS_WITH(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                      ContainsSubstring("peer closed the connection"));
+  }
 }
 
 TEST_CASE("end of file before a message is reported as the peer closing", "[ipc][channel]") {
@@ -374,4 +443,130 @@ TEST_CASE("a non-blocking socket waits for the message instead of failing", "[ip
   const vmm_pmr::exported_allocation received = vmm_pmr::receive_allocation(sockets.receiver.get());
   sender.join();
   CHECK(received.descriptor == sent.descriptor);
+}
+
+// A hostile or broken peer: fds beyond what one message may carry, fds on messages that
+// are too large or cut short. Every fd that reaches this process must be closed again.
+
+TEST_CASE("a stream message carrying more than 253 fds is refused, every fd closed",
+          "[ipc][channel]") {
+  // Linux refuses more than 253 fds in one sendmsg, so the peer attaches them to several
+  // pieces of one message; recvmsg hands them over piece by piece.
+  const std::vector<std::size_t> fds_per_piece =
+      GENERATE(std::vector<std::size_t>{253, 1}, std::vector<std::size_t>{253, 253, 253});
+  const std::size_t fds =
+      std::accumulate(fds_per_piece.begin(), fds_per_piece.end(), std::size_t{0});
+  CAPTURE(fds);
+  socket_pair sockets = make_socket_pair(SOCK_STREAM);
+  const vmm_pmr::unique_fd memory = make_memfd(chunk, 'm');
+  const std::size_t fds_before = count_open_fds();
+  send_in_pieces(sockets.sender.get(), posix_fd_descriptor(fds).serialize(), fds_per_piece,
+                 memory.get());
+  CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                       vmm_pmr::invalid_argument,
+                       MessageMatches(ContainsSubstring("carried " + std::to_string(fds) +
+                                                        " fds, more than one message may (253") &&
+                                      ContainsSubstring("all were closed")));
+  CHECK(count_open_fds() == fds_before);
+  check_next_message_arrives(sockets);
+}
+
+TEST_CASE("a descriptor split across records, fds on each, is refused record by record",
+          "[ipc][channel]") {
+  const int type = GENERATE(SOCK_SEQPACKET, SOCK_DGRAM);
+  CAPTURE(type_name(type));
+  socket_pair sockets = make_socket_pair(type);
+  const vmm_pmr::unique_fd memory = make_memfd(chunk, 'm');
+  const std::size_t fds_before = count_open_fds();
+  send_in_pieces(sockets.sender.get(), posix_fd_descriptor(254).serialize(), {253, 1},
+                 memory.get());
+  CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                       vmm_pmr::invalid_argument,
+                       MessageMatches(ContainsSubstring("(1032 B, 253 fds, all closed)") &&
+                                      ContainsSubstring("truncated")));
+  CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                       vmm_pmr::invalid_argument,
+                       MessageMatches(ContainsSubstring("(1032 B, 1 fds, all closed)") &&
+                                      ContainsSubstring("bad magic")));
+  CHECK(count_open_fds() == fds_before);
+  check_next_message_arrives(sockets);
+}
+
+TEST_CASE("a message over the size limit that carries fds is refused, its fds closed",
+          "[ipc][channel]") {
+  const int type = GENERATE(SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM);
+  CAPTURE(type_name(type));
+  socket_pair sockets = make_socket_pair(type);
+  const int buffer = 1 << 20;
+  setsockopt(sockets.sender.get(), SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+  const vmm_pmr::unique_fd memory = make_memfd(chunk, 'm');
+  const std::size_t fds_before = count_open_fds();
+  send_raw(sockets.sender.get(), fabric_allocation(1000).descriptor.serialize(),
+           {memory.get(), memory.get(), memory.get()});
+  if (type == SOCK_STREAM) {
+    // Refused from its header, the rest unread: the stream cannot go on.
+    CHECK_THROWS_MATCHES(
+        vmm_pmr::receive_allocation(sockets.receiver.get()), vmm_pmr::invalid_argument,
+        MessageMatches(ContainsSubstring("72032 B descriptor exceeds the 65536 B limit of one "
+                                         "message (3 fds, all closed)") &&
+                       ContainsSubstring("the stream is out of step, close the connection")));
+    CHECK(count_open_fds() == fds_before);
+  } else {
+    CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                         vmm_pmr::invalid_argument,
+                         MessageMatches(ContainsSubstring("exceeds the 65536 B limit (3 fds, all "
+                                                          "closed)")));
+    CHECK(count_open_fds() == fds_before);
+    check_next_message_arrives(sockets);
+  }
+}
+
+TEST_CASE("a truncated message that carries fds is refused, its fds closed", "[ipc][channel]") {
+  const int type = GENERATE(SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM);
+  CAPTURE(type_name(type));
+  socket_pair sockets = make_socket_pair(type);
+  const vmm_pmr::unique_fd memory = make_memfd(chunk, 'm');
+  std::vector<std::byte> truncated = posix_fd_descriptor(2).serialize();
+  truncated.resize(40);
+  const std::size_t fds_before = count_open_fds();
+  if (type == SOCK_STREAM) {
+    send_in_pieces(sockets.sender.get(), truncated, {1, 1}, memory.get());
+    REQUIRE(shutdown(sockets.sender.get(), SHUT_WR) == 0);
+    CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                         vmm_pmr::invalid_argument,
+                         MessageMatches(ContainsSubstring("truncated: the peer closed the "
+                                                          "connection after 40 of 48 B (2 fds, "
+                                                          "all closed)")));
+    CHECK(count_open_fds() == fds_before);
+    CHECK_THROWS_WITH(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                      ContainsSubstring("peer closed the connection"));
+  } else {
+    send_raw(sockets.sender.get(), truncated, {memory.get(), memory.get()});
+    CHECK_THROWS_MATCHES(vmm_pmr::receive_allocation(sockets.receiver.get()),
+                         vmm_pmr::invalid_argument,
+                         MessageMatches(ContainsSubstring("(40 B, 2 fds, all closed)") &&
+                                        ContainsSubstring("truncated")));
+    CHECK(count_open_fds() == fds_before);
+    check_next_message_arrives(sockets);
+  }
+}
+
+TEST_CASE("fds the kernel drops at the open-file limit are reported, the others closed",
+          "[ipc][channel]") {
+  const int type = GENERATE(SOCK_STREAM, SOCK_SEQPACKET);
+  CAPTURE(type_name(type));
+  socket_pair sockets = make_socket_pair(type);
+  const vmm_pmr::exported_allocation sent = memfd_allocation(3);
+  vmm_pmr::send_allocation(sockets.sender.get(), sent);
+  const std::size_t fds_before = count_open_fds();
+  {
+    // Room for one of the three: the kernel installs it, drops two, sets MSG_CTRUNC.
+    const one_free_fd_slot limit;
+    CHECK_THROWS_MATCHES(
+        vmm_pmr::receive_allocation(sockets.receiver.get()), vmm_pmr::invalid_argument,
+        MessageMatches(ContainsSubstring("MSG_CTRUNC") && ContainsSubstring("RLIMIT_NOFILE") &&
+                       ContainsSubstring("the 1 that arrived were closed")));
+  }
+  CHECK(count_open_fds() == fds_before);
+  check_next_message_arrives(sockets);
 }

@@ -7,11 +7,18 @@
 // throw) that closes them unless the whole message turns out well-formed; fds beyond
 // its capacity are closed at once. MSG_CMSG_CLOEXEC keeps them from leaking into
 // programs this process starts meanwhile.
+//
+// A stream message is read to its end before its fds are judged, so a refused one whose
+// header was sound leaves the stream in step. A peer can attach fds to every piece of
+// one stream message (at most 253 per sendmsg; recvmsg stops after each piece that
+// carries fds): they all land in one inbox.
 #include "vmm_pmr/ipc_channel.hpp"
 
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/sockios.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -39,15 +46,17 @@ class fd_inbox {
  public:
   // Never throws: the fd is owned from here on, or closed when there is no room.
   void take(int fd) noexcept {
+    ++arrived_;
     if (count_ < fds_.size()) {
       fds_[count_++].reset(fd);
     } else {
       unique_fd overflowing(fd);
-      overflowed_ = true;
     }
   }
-  // Every SCM_RIGHTS fd of a received message header.
+  // Every SCM_RIGHTS fd of a received message header, and whether the kernel dropped
+  // some (MSG_CTRUNC: it installs what fits and the process may hold, closes the rest).
   void take_all(msghdr& message) noexcept {
+    if ((message.msg_flags & MSG_CTRUNC) != 0) some_dropped_ = true;
     for (cmsghdr* control = CMSG_FIRSTHDR(&message); control != nullptr;
          control = CMSG_NXTHDR(&message, control)) {
       if (control->cmsg_level != SOL_SOCKET || control->cmsg_type != SCM_RIGHTS) continue;
@@ -60,8 +69,12 @@ class fd_inbox {
       }
     }
   }
+  // The fds held (at most max_fds_per_message).
   std::size_t size() const noexcept { return count_; }
-  bool overflowed() const noexcept { return overflowed_; }
+  // Every fd that arrived, the closed overflow included.
+  std::size_t arrived() const noexcept { return arrived_; }
+  bool overflowed() const noexcept { return arrived_ > fds_.size(); }
+  bool some_dropped() const noexcept { return some_dropped_; }
   std::vector<unique_fd> release_all() {
     std::vector<unique_fd> fds;
     fds.reserve(count_);  // may throw; the fds are still ours then and get closed
@@ -73,7 +86,8 @@ class fd_inbox {
  private:
   std::array<unique_fd, max_fds_per_message> fds_;
   std::size_t count_ = 0;
-  bool overflowed_ = false;
+  std::size_t arrived_ = 0;
+  bool some_dropped_ = false;
 };
 
 int socket_type(int socket, const char* operation) {
@@ -195,27 +209,25 @@ std::pair<std::size_t, int> receive_some(int socket, std::span<std::byte> into, 
   throw error("receive_allocation: the peer closed the connection");
 }
 
-void check_control_flags(int flags) {
-  if ((flags & MSG_CTRUNC) != 0) {
-    refuse(fmt::format("the message carried more fds than one message may ({}); all were closed",
-                       max_fds_per_message));
-  }
-}
-
 // SOCK_STREAM: exactly `into.size()` bytes, however the kernel splits them. `received`
 // bytes are already there.
 void receive_exactly(int socket, std::span<std::byte> into, std::size_t received, fd_inbox& inbox) {
   while (received < into.size()) {
-    const auto [got, flags] = receive_some(socket, into.subspan(received), inbox);
-    check_control_flags(flags);
+    const std::size_t got = receive_some(socket, into.subspan(received), inbox).first;
     if (got == 0) {
       if (received == 0) peer_closed();
-      refuse(fmt::format("truncated: the peer closed the connection after {} of {} B", received,
-                         into.size()));
+      refuse(
+          fmt::format("truncated: the peer closed the connection after {} of {} B ({} fds, "
+                      "all closed)",
+                      received, into.size(), inbox.arrived()));
     }
     received += got;
   }
 }
+
+// A stream message refused after its header, before its end: what follows in the stream
+// is the rest of it, which no later call can tell from a message of its own.
+constexpr const char* out_of_step = "the stream is out of step, close the connection";
 
 std::vector<std::byte> receive_stream_message(int socket, fd_inbox& inbox) {
   std::vector<std::byte> message(shared_allocation_descriptor::header_bytes);
@@ -224,12 +236,15 @@ std::vector<std::byte> receive_stream_message(int socket, fd_inbox& inbox) {
   try {
     total = shared_allocation_descriptor::serialized_bytes(message);
   } catch (const invalid_argument& malformed) {
-    refuse(fmt::format("malformed message header ({} fds, all closed): {}", inbox.size(),
-                       malformed.what()));
+    refuse(fmt::format("malformed message header ({} fds, all closed): {}; {}", inbox.arrived(),
+                       malformed.what(), out_of_step));
   }
+  // Refused unread: a peer that announces more than the limit is not waited for.
   if (total > max_message_bytes) {
-    refuse(fmt::format("a {} B descriptor exceeds the {} B limit of one message", total,
-                       max_message_bytes));
+    refuse(
+        fmt::format("a {} B descriptor exceeds the {} B limit of one message ({} fds, all "
+                    "closed); {}",
+                    total, max_message_bytes, inbox.arrived(), out_of_step));
   }
   const std::size_t header = message.size();
   message.resize(total);
@@ -237,17 +252,48 @@ std::vector<std::byte> receive_stream_message(int socket, fd_inbox& inbox) {
   return message;
 }
 
+// SOCK_SEQPACKET: recvmsg returns 0 B, and nothing else, both at end of file and for an
+// empty record. It is taken for the end when the peer has shut down and no byte is left
+// queued (only empty records left read the same; they are never received); any other
+// empty record is refused like a malformed message.
+bool at_end_of_file(int socket) {
+  pollfd ready{socket, POLLRDHUP, 0};
+  if (poll(&ready, 1, 0) != 1 || (ready.revents & (POLLRDHUP | POLLHUP)) == 0) return false;
+  int queued = 0;
+  return ioctl(socket, SIOCINQ, &queued) != 0 || queued == 0;
+}
+
 std::vector<std::byte> receive_record(int socket, int type, fd_inbox& inbox) {
   // One byte more than the limit: a message that fills it is too large.
   std::vector<std::byte> message(max_message_bytes + 1);
   const auto [got, flags] = receive_some(socket, message, inbox);
-  check_control_flags(flags);
-  if (got == 0 && type == SOCK_SEQPACKET && inbox.size() == 0) peer_closed();
+  if (got == 0 && type == SOCK_SEQPACKET && inbox.arrived() == 0 && !inbox.some_dropped() &&
+      at_end_of_file(socket)) {
+    peer_closed();
+  }
   if ((flags & MSG_TRUNC) != 0 || got > max_message_bytes) {
-    refuse(fmt::format("the message exceeds the {} B limit", max_message_bytes));
+    refuse(fmt::format("the message exceeds the {} B limit ({} fds, all closed)", max_message_bytes,
+                       inbox.arrived()));
   }
   message.resize(got);
   return message;
+}
+
+// Every fd the message brought is in the inbox, or the message is refused.
+void check_fds_arrived(const fd_inbox& inbox) {
+  if (inbox.overflowed()) {
+    refuse(fmt::format(
+        "the message carried {} fds, more than one message may ({}, Linux's SCM_MAX_FD); all "
+        "were closed",
+        inbox.arrived(), max_fds_per_message));
+  }
+  if (inbox.some_dropped()) {
+    refuse(fmt::format(
+        "the kernel dropped some of the message's fds (MSG_CTRUNC: this process is at its "
+        "open-file limit, RLIMIT_NOFILE, or the socket adds control messages of its own); the {} "
+        "that arrived were closed",
+        inbox.arrived()));
+  }
 }
 
 }  // namespace
@@ -271,16 +317,13 @@ exported_allocation receive_allocation(int socket) {
   fd_inbox inbox;
   const std::vector<std::byte> message = type == SOCK_STREAM ? receive_stream_message(socket, inbox)
                                                              : receive_record(socket, type, inbox);
-  if (inbox.overflowed()) {
-    refuse(
-        fmt::format("the message carried more than {} fds; all were closed", max_fds_per_message));
-  }
+  check_fds_arrived(inbox);
   exported_allocation received;
   try {
     received.descriptor = shared_allocation_descriptor::parse(message);
   } catch (const invalid_argument& malformed) {
     refuse(fmt::format("malformed message ({} B, {} fds, all closed): {}", message.size(),
-                       inbox.size(), malformed.what()));
+                       inbox.arrived(), malformed.what()));
   }
   const bool posix_fd = received.descriptor.handle_type == handle_types::posix_fd;
   const std::size_t expected_fds = posix_fd ? received.descriptor.chunk_sizes.size() : 0;

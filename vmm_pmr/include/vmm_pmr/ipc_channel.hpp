@@ -31,9 +31,12 @@ inline constexpr std::size_t max_message_bytes = 64 * 1024;
 void send_allocation(int socket, const exported_allocation& allocation);
 
 // Blocks until a message arrives. Throws invalid_argument for a malformed message
-// (bad descriptor, wrong fd count, too many fds, too large), driver_error for a socket
-// failure, and error("... peer closed the connection") at end of file before the first
-// byte. Every fd received is closed again when it throws.
+// (bad descriptor, wrong fd count, too many fds, fds the kernel dropped, too large),
+// driver_error for a socket failure, and error("... peer closed the connection") at end
+// of file before the first byte. Every fd received is closed again when it throws.
+// After a refusal the next message can be received, except on a stream whose message
+// header was malformed or announced more than the limit: the stream is then out of step
+// (the message says so) and the connection should be closed.
 exported_allocation receive_allocation(int socket);
 
 }  // namespace vmm_pmr

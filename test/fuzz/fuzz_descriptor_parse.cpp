@@ -1,0 +1,18 @@
+// The libFuzzer target for the descriptor parser (descriptor_parse_fuzzer.hpp); a
+// violated invariant aborts, so libFuzzer saves the input. Build and run: scripts/fuzz
+// (README "Fuzzing").
+#include <cstdio>
+#include <cstdlib>
+#include <span>
+#include <string>
+
+#include "fuzz/descriptor_parse_fuzzer.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  const std::string failure = vmm_pmr::fuzz::run_descriptor_parse(std::span(data, size));
+  if (!failure.empty()) {
+    std::fprintf(stderr, "vmm_pmr fuzz: invariant violated: %s\n", failure.c_str());
+    std::abort();
+  }
+  return 0;
+}
