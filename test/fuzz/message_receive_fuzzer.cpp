@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz/input_reader.hpp"
 #include "support/open_fds.hpp"
 #include "vmm_pmr/error.hpp"
 #include "vmm_pmr/ipc_channel.hpp"
@@ -36,26 +37,6 @@ constexpr std::size_t max_padded_bytes = 72 << 10;
 constexpr std::size_t max_fds_per_input = 1024;
 constexpr std::size_t max_descriptor_chunks = 300;
 constexpr std::size_t chunk_bytes = 4096;
-
-// The bytes of the input, read front to back; reading past the end gives zeros.
-class input_reader {
- public:
-  explicit input_reader(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
-  bool exhausted() const noexcept { return position_ >= bytes_.size(); }
-  std::uint8_t byte() { return position_ < bytes_.size() ? bytes_[position_++] : 0; }
-  std::uint16_t u16() { return static_cast<std::uint16_t>(byte() | (byte() << 8)); }
-  // Up to `count` bytes, fewer where the input ends.
-  std::vector<std::byte> bytes(std::size_t count) {
-    const std::size_t taken = std::min(count, bytes_.size() - std::min(position_, bytes_.size()));
-    const auto begin = std::as_bytes(bytes_.subspan(position_, taken));
-    position_ += taken;
-    return {begin.begin(), begin.end()};
-  }
-
- private:
-  std::span<const std::uint8_t> bytes_;
-  std::size_t position_ = 0;
-};
 
 // The one file every fd sent refers to; opened once, before any fd is counted.
 int sent_memfd() {

@@ -20,6 +20,7 @@
 #include <optional>
 #include <vector>
 
+#include "fuzz/input_reader.hpp"
 #include "support/exact_alignment_backend.hpp"
 #include "support/failing_upstream_resource.hpp"
 #include "vmm_pmr/byte_size.hpp"
@@ -45,20 +46,6 @@ constexpr std::size_t max_live = 64;
 constexpr int stream_count = 3;
 constexpr std::size_t max_buffers = 8;
 constexpr std::size_t max_stamps = 16;
-
-// The bytes of the input, read front to back; reading past the end gives zeros and
-// marks the input exhausted.
-class input_reader {
- public:
-  explicit input_reader(std::span<const std::uint8_t> bytes) : bytes_(bytes) {}
-  bool exhausted() const noexcept { return position_ >= bytes_.size(); }
-  std::uint8_t byte() { return position_ < bytes_.size() ? bytes_[position_++] : 0; }
-  std::uint16_t u16() { return static_cast<std::uint16_t>(byte() | (byte() << 8)); }
-
- private:
-  std::span<const std::uint8_t> bytes_;
-  std::size_t position_ = 0;
-};
 
 // Sizes on every scale that matters: tiny, around the granularity, several granules,
 // beyond the capacity, and near SIZE_MAX (which must overflow cleanly when rounded).

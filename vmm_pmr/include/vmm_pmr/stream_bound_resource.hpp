@@ -11,11 +11,11 @@
 // stream at once, which is only safe for memory last used on that stream.
 #pragma once
 
-#include <concepts>
 #include <cstddef>
 #include <memory_resource>
 
 #include "vmm_pmr/detail/cccl_spellings.hpp"
+#include "vmm_pmr/detail/deduced_alignment_calls.hpp"
 #include "vmm_pmr/stream_view.hpp"
 
 namespace vmm_pmr {
@@ -23,28 +23,16 @@ namespace vmm_pmr {
 class stream_ordered_resource;
 
 class stream_bound_resource final : public std::pmr::memory_resource,
+                                    public detail::deduced_alignment_calls<stream_bound_resource>,
                                     public detail::stream_ordered_spellings<stream_bound_resource> {
  public:
   stream_bound_resource(stream_ordered_resource& resource, stream_view stream) noexcept
       : resource_(&resource), stream_(stream) {}
 
-  // std::pmr's allocate and deallocate, with the alignment deduced so that `{}` cannot be
-  // taken for it: view.allocate(n, {}) does not compile, where std::pmr's signature would
-  // read it as alignment 0 (stream_ordered_resource::allocate(n, {}) names a stream).
-  [[nodiscard]] void* allocate(std::size_t bytes) {
-    return std::pmr::memory_resource::allocate(bytes);
-  }
-  template <std::integral Alignment>
-  [[nodiscard]] void* allocate(std::size_t bytes, Alignment alignment) {
-    return std::pmr::memory_resource::allocate(bytes, static_cast<std::size_t>(alignment));
-  }
-  void deallocate(void* pointer, std::size_t bytes) {
-    std::pmr::memory_resource::deallocate(pointer, bytes);
-  }
-  template <std::integral Alignment>
-  void deallocate(void* pointer, std::size_t bytes, Alignment alignment) {
-    std::pmr::memory_resource::deallocate(pointer, bytes, static_cast<std::size_t>(alignment));
-  }
+  // std::pmr's calls; view.allocate(n, {}) does not compile
+  // (detail/deduced_alignment_calls.hpp).
+  using deduced_alignment_calls::allocate;
+  using deduced_alignment_calls::deallocate;
   // CCCL's cuda::mr spellings (detail/cccl_spellings.hpp): an explicit stream wins.
   using stream_ordered_spellings::allocate;
   using stream_ordered_spellings::deallocate;

@@ -49,6 +49,7 @@
 
 #include "vmm_pmr/backend.hpp"
 #include "vmm_pmr/detail/cccl_spellings.hpp"
+#include "vmm_pmr/detail/deduced_alignment_calls.hpp"
 #include "vmm_pmr/stream_bound_resource.hpp"
 #include "vmm_pmr/stream_ordered_options.hpp"
 #include "vmm_pmr/stream_ordered_stats.hpp"
@@ -63,6 +64,7 @@ class stream_ordered_pool;
 
 class stream_ordered_resource final
     : public std::pmr::memory_resource,
+      public detail::deduced_alignment_calls<stream_ordered_resource>,
       public detail::stream_ordered_spellings<stream_ordered_resource> {
  public:
   // cudaMalloc's alignment; any power of two may be asked for.
@@ -88,24 +90,10 @@ class stream_ordered_resource final
   void deallocate(void* pointer, std::size_t bytes, stream_view stream,
                   std::size_t alignment = default_alignment) noexcept;
 
-  // The std::pmr interface, on options().stream. The alignment is deduced, so that `{}`
-  // cannot be taken for it: allocate(n, {}) is allocate(n, stream_view{}), on the legacy
-  // default stream, as allocate(n, {}, 64) is (std::pmr's own signature would read it as
-  // alignment 0). Through a memory_resource& nothing changes.
-  [[nodiscard]] void* allocate(std::size_t bytes) {
-    return std::pmr::memory_resource::allocate(bytes);
-  }
-  template <std::integral Alignment>
-  [[nodiscard]] void* allocate(std::size_t bytes, Alignment alignment) {
-    return std::pmr::memory_resource::allocate(bytes, static_cast<std::size_t>(alignment));
-  }
-  void deallocate(void* pointer, std::size_t bytes) {
-    std::pmr::memory_resource::deallocate(pointer, bytes);
-  }
-  template <std::integral Alignment>
-  void deallocate(void* pointer, std::size_t bytes, Alignment alignment) {
-    std::pmr::memory_resource::deallocate(pointer, bytes, static_cast<std::size_t>(alignment));
-  }
+  // The std::pmr interface, on options().stream; allocate(n, {}) is on stream_view{}
+  // (detail/deduced_alignment_calls.hpp).
+  using deduced_alignment_calls::allocate;
+  using deduced_alignment_calls::deallocate;
 
   // This resource as a std::pmr::memory_resource allocating on `stream`.
   stream_bound_resource on_stream(stream_view stream) noexcept { return {*this, stream}; }
