@@ -11,7 +11,8 @@
 // in an arena far from anything mmap hands out, one after another, as hints; where a hint
 // is refused (a backend that places memory itself, or a sanitizer's layout), the
 // decorator reserves `size + period` bytes wherever it gets them and hands out the part
-// that starts where it should, which keeps the alignment exact though not the address.
+// that starts where it should, which keeps the alignment exact though not the address
+// (always so under ThreadSanitizer, which forbids mappings outside its ranges).
 // Freeing the part frees the whole. Hinted reservations of the caller are forwarded.
 #pragma once
 
@@ -24,6 +25,14 @@
 
 #include "vmm_pmr/forwarding_backend.hpp"
 
+#if defined(__SANITIZE_THREAD__)
+#define VMM_PMR_TEST_THREAD_SANITIZER 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define VMM_PMR_TEST_THREAD_SANITIZER 1
+#endif
+#endif
+
 namespace vmm_pmr::test {
 
 class exact_alignment_backend final : public forwarding_backend {
@@ -31,6 +40,12 @@ class exact_alignment_backend final : public forwarding_backend {
   static constexpr std::size_t default_period = std::size_t{1} << 30;
   // 80 TiB: above where Linux places mmaps by default, inside every x86-64 user space.
   static constexpr address arena = address{80} << 40;
+  // ThreadSanitizer aborts a process that maps memory outside its application ranges.
+#ifdef VMM_PMR_TEST_THREAD_SANITIZER
+  static constexpr bool arena_usable = false;
+#else
+  static constexpr bool arena_usable = true;
+#endif
 
   exact_alignment_backend(std::shared_ptr<backend> inner, std::size_t granularity,
                           std::size_t period = default_period)
@@ -42,7 +57,7 @@ class exact_alignment_backend final : public forwarding_backend {
     if (hint != 0 || exact > SIZE_MAX / 4 || size > SIZE_MAX / 4 - period) {
       return inner().reserve_address_range(size, alignment, hint);
     }
-    if (period % exact == 0) {
+    if (arena_usable && period % exact == 0) {
       if (const address placed = reserve_in_arena(size, exact, period)) return placed;
     }
     const std::size_t whole = size + period;
