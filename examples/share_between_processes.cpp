@@ -15,10 +15,10 @@
 #include <memory>
 #include <string>
 
-#include <vmm_pmr/cuda_backend.hpp>
-#include <vmm_pmr/host_backend.hpp>
-#include <vmm_pmr/ipc_channel.hpp>
-#include <vmm_pmr/vmm_resource.hpp>
+#include <vmm_pmr/backend/cuda_backend.hpp>
+#include <vmm_pmr/backend/host_backend.hpp>
+#include <vmm_pmr/ipc/ipc_channel.hpp>
+#include <vmm_pmr/resource/vmm_resource.hpp>
 
 namespace {
 

@@ -9,8 +9,8 @@
 #include <string_view>
 #include <vector>
 
-#include "vmm_pmr/error.hpp"
-#include "vmm_pmr/shared_allocation.hpp"
+#include "vmm_pmr/core/error.hpp"
+#include "vmm_pmr/ipc/shared_allocation.hpp"
 
 namespace vmm_pmr::fuzz {
 namespace {

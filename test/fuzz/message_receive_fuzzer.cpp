@@ -25,8 +25,8 @@
 
 #include "fuzz/input_reader.hpp"
 #include "support/open_fds.hpp"
-#include "vmm_pmr/error.hpp"
-#include "vmm_pmr/ipc_channel.hpp"
+#include "vmm_pmr/core/error.hpp"
+#include "vmm_pmr/ipc/ipc_channel.hpp"
 
 namespace vmm_pmr::fuzz {
 namespace {

@@ -21,20 +21,20 @@
 #include <vector>
 
 #include "fuzz/input_reader.hpp"
-#include "support/exact_alignment_backend.hpp"
-#include "support/failing_upstream_resource.hpp"
-#include "vmm_pmr/byte_size.hpp"
-#include "vmm_pmr/cleanup_errors.hpp"
-#include "vmm_pmr/device_buffer.hpp"
-#include "vmm_pmr/device_vector.hpp"
-#include "vmm_pmr/error.hpp"
-#include "vmm_pmr/host_backend.hpp"
-#include "vmm_pmr/mapping_registry.hpp"
-#include "vmm_pmr/stream_ordered_resource.hpp"
+#include "vmm_pmr/backend/host_backend.hpp"
+#include "vmm_pmr/buffer/device_buffer.hpp"
+#include "vmm_pmr/buffer/device_vector.hpp"
+#include "vmm_pmr/core/byte_size.hpp"
+#include "vmm_pmr/core/cleanup_errors.hpp"
+#include "vmm_pmr/core/error.hpp"
+#include "vmm_pmr/registry/mapping_registry.hpp"
+#include "vmm_pmr/resource/vmm_resource.hpp"
+#include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
+#include "vmm_pmr/testing/exact_alignment_backend.hpp"
+#include "vmm_pmr/testing/failing_upstream_resource.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 #include "vmm_pmr/testing/manual_event_backend.hpp"
-#include "vmm_pmr/vmm_resource.hpp"
 
 namespace vmm_pmr::fuzz {
 namespace {

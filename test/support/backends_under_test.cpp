@@ -1,7 +1,7 @@
 #include "support/backends_under_test.hpp"
 
-#include "vmm_pmr/cuda_backend.hpp"
-#include "vmm_pmr/host_backend.hpp"
+#include "vmm_pmr/backend/cuda_backend.hpp"
+#include "vmm_pmr/backend/host_backend.hpp"
 
 namespace vmm_pmr::test {
 

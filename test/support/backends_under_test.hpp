@@ -10,7 +10,7 @@
 #include <catch2/catch_test_macros.hpp>
 #include <memory>
 
-#include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/backend/backend.hpp"
 
 namespace vmm_pmr::test {
 

@@ -11,8 +11,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "vmm_pmr/cccl.hpp"
-#include "vmm_pmr/thrust_allocator.hpp"
+#include "vmm_pmr/interop/cccl.hpp"
+#include "vmm_pmr/interop/thrust_allocator.hpp"
 
 namespace vmm_pmr::test::cccl {
 namespace {

@@ -10,8 +10,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "vmm_pmr/stream_ordered_resource.hpp"
-#include "vmm_pmr/stream_view.hpp"
+#include "vmm_pmr/core/stream_view.hpp"
+#include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"
 
 namespace vmm_pmr::test::cccl {
 

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "vmm_pmr/unique_fd.hpp"
+#include "vmm_pmr/ipc/unique_fd.hpp"
 
 namespace vmm_pmr::test {
 

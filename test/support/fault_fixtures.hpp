@@ -7,7 +7,7 @@
 #include <string>
 #include <utility>
 
-#include "vmm_pmr/cleanup_errors.hpp"
+#include "vmm_pmr/core/cleanup_errors.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 

@@ -7,7 +7,7 @@
 
 #include "support/printers.hpp"
 #include "support/resource_fixtures.hpp"
-#include "vmm_pmr/error.hpp"
+#include "vmm_pmr/core/error.hpp"
 
 namespace vmm_pmr::test {
 namespace {

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "support/fault_fixtures.hpp"
-#include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/backend/backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 
 namespace vmm_pmr::test {

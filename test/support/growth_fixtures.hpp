@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "support/fault_fixtures.hpp"
-#include "support/no_room_behind_backend.hpp"
-#include "support/roomy_backend.hpp"
-#include "vmm_pmr/backend.hpp"
+#include "vmm_pmr/backend/backend.hpp"
+#include "vmm_pmr/testing/no_room_behind_backend.hpp"
+#include "vmm_pmr/testing/roomy_backend.hpp"
 
 namespace vmm_pmr::test {
 

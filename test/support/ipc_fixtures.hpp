@@ -11,11 +11,11 @@
 #include <string>
 #include <vector>
 
-#include "ipc_peer_protocol.hpp"
-#include "vmm_pmr/backend.hpp"
-#include "vmm_pmr/shared_allocation.hpp"
-#include "vmm_pmr/vmm_allocation.hpp"
-#include "vmm_pmr/vmm_options.hpp"
+#include "ipc/peer/ipc_peer_protocol.hpp"
+#include "vmm_pmr/backend/backend.hpp"
+#include "vmm_pmr/handles/vmm_allocation.hpp"
+#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/resource/vmm_options.hpp"
 
 namespace vmm_pmr::test {
 

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "vmm_pmr/allocation_stats.hpp"
+#include "vmm_pmr/registry/allocation_stats.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
 
 template <>

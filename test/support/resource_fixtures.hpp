@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "vmm_pmr/mapping_registry.hpp"
-#include "vmm_pmr/vmm_options.hpp"
+#include "vmm_pmr/registry/mapping_registry.hpp"
+#include "vmm_pmr/resource/vmm_options.hpp"
 
 namespace vmm_pmr::test {
 

@@ -15,8 +15,8 @@
 
 #include "support/backends_under_test.hpp"
 #include "support/resource_fixtures.hpp"
-#include "vmm_pmr/stream_ordered_resource.hpp"
-#include "vmm_pmr/stream_view.hpp"
+#include "vmm_pmr/core/stream_view.hpp"
+#include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 #include "vmm_pmr/testing/manual_event_backend.hpp"

@@ -4,7 +4,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "test_kernels.hpp"
+#include "support/test_kernels.hpp"
 
 namespace vmm_pmr::test::kernels {
 namespace {

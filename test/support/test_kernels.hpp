@@ -10,7 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "vmm_pmr/stream_view.hpp"
+#include "vmm_pmr/core/stream_view.hpp"
 
 namespace vmm_pmr::test::kernels {
 

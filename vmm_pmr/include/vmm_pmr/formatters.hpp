@@ -7,8 +7,8 @@
 
 #include <fmt/format.h>
 
-#include "vmm_pmr/allocation_stats.hpp"
-#include "vmm_pmr/vmm_options.hpp"
+#include "vmm_pmr/registry/allocation_stats.hpp"
+#include "vmm_pmr/resource/vmm_options.hpp"
 
 template <>
 struct fmt::formatter<vmm_pmr::allocation_stats> : fmt::formatter<fmt::string_view> {

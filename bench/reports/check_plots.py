@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Test of bench/reports/plot_report.py (the meson test bench_plots): one chart per suite.
+
+Runs `vmm_pmr_bench --quick --backend=host --json`, then plot_report.py on the report,
+and checks that it wrote exactly one PNG per suite, each a PNG of a plausible size, named
+after its suite; then the same on a hand-made report with a suite whose rows carry a
+thread count (throughput against threads), which no suite produces yet. Skipped (exit
+77) when no Python here has matplotlib.
+
+usage: check_plots.py PATH/TO/vmm_pmr_bench PATH/TO/plot_report.py WORK_DIR
+"""
+import json
+import os
+import struct
+import subprocess
+import sys
+
+SKIP = 77
+failures = []
+
+
+def fail(message):
+    failures.append(message)
+
+
+def python_with_matplotlib():
+    """This interpreter, or the system's (where Debian's python3-matplotlib lives)."""
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        if candidate and os.path.exists(candidate) and subprocess.run(
+                [candidate, "-c", "import matplotlib"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def png_size(path):
+    """(width, height) from the PNG header, or None when the file is not a PNG."""
+    with open(path, "rb") as file:
+        header = file.read(24)
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", header[16:24])
+
+
+def plot(python, script, report_path, out_dir, suites):
+    os.makedirs(out_dir, exist_ok=True)
+    for name in os.listdir(out_dir):
+        os.remove(os.path.join(out_dir, name))
+    result = subprocess.run([python, script, report_path, "--out", out_dir],
+                            capture_output=True, text=True, timeout=100)
+    if result.returncode != 0:
+        fail(f"plot_report.py {report_path}: exit {result.returncode}: {result.stderr.strip()}")
+        return
+    stem = os.path.splitext(os.path.basename(report_path))[0]
+    expected = sorted(f"{stem}-{suite}.png" for suite in suites)
+    written = sorted(os.listdir(out_dir))
+    if written != expected:
+        fail(f"{report_path}: wrote {written}, expected {expected}")
+    printed = sorted(os.path.basename(line) for line in result.stdout.split())
+    if printed != written:
+        fail(f"{report_path}: printed {printed}, wrote {written}")
+    for name in written:
+        path = os.path.join(out_dir, name)
+        size = png_size(path)
+        if size is None:
+            fail(f"{name} is not a PNG")
+        elif size[0] < 600 or size[1] < 200 or os.path.getsize(path) < 10000:
+            fail(f"{name}: {size[0]}x{size[1]}, {os.path.getsize(path)} bytes: too small to "
+                 f"hold a chart")
+
+
+def threads_report():
+    rows = []
+    for method, base in (("stream_ordered_resource", 0.5), ("cudaMallocAsync", 1.0)):
+        for threads in (1, 2, 4, 8):
+            median = base * (1 + 0.1 * threads)
+            rows.append({"method": method, "label": method, "threads": threads,
+                         "median": median, "p10": median * 0.9, "p90": median * 1.1,
+                         "min": median * 0.8, "max": median * 1.2, "samples": 5,
+                         "operations_per_sample": 1})
+    return {"tool": "vmm_pmr_bench",
+            "environment": {"backend": "host", "device": "hand-made", "build_type": "release",
+                            "date": "today"},
+            "settings": {"quick": False},
+            "suites": [{"name": "threads", "title": "hand-made rows with a thread count",
+                        "unit": "us", "per": "pair per thread",
+                        "baseline": {"method": "cudaMallocAsync", "label": "cudaMallocAsync"},
+                        "parameters": {}, "rows": rows, "notes": []}]}
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    bench, script, work_dir = sys.argv[1:]
+    python = python_with_matplotlib()
+    if python is None:
+        print("SKIP: no Python here has matplotlib (scripts/setup --plot installs it)")
+        sys.exit(SKIP)
+
+    report_path = os.path.join(work_dir, "plots_quick.json")
+    command = [bench, "--quick", "--backend=host", "--no-progress", f"--json={report_path}"]
+    print("$", " ".join(command), flush=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        sys.exit(f"FAILED: vmm_pmr_bench exited with {result.returncode}: {result.stderr}")
+    with open(report_path) as file:
+        suites = [suite["name"] for suite in json.load(file)["suites"]]
+    plot(python, script, report_path, os.path.join(work_dir, "plots_quick"), suites)
+
+    hand_made = os.path.join(work_dir, "plots_threads.json")
+    with open(hand_made, "w") as file:
+        json.dump(threads_report(), file)
+    plot(python, script, hand_made, os.path.join(work_dir, "plots_threads"), ["threads"])
+
+    if failures:
+        print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)
+        for message in failures:
+            print("  -", message, file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: one chart per suite ({', '.join(suites)}), and one for rows with threads")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+// stream_ordered_resource: stream-ordered device memory at allocator speed, over one VMM
+// reservation. cudaMallocAsync's semantics, std::pmr's interface, VMM's trimming.
+//
+//   allocate(bytes, stream)    the memory may be used on `stream` at once (and on other
+//                              streams once they are ordered after it)
+//   deallocate(p, bytes, stream)  `stream` is the one after whose work so far the memory
+//                              may be reused; the call does not wait for it
+//   trim(keep)                 unmaps and releases whole free chunks: memory really goes
+//                              back to the driver, without copying anything
+//
+// Mechanism: one large address range is reserved at construction; physical chunks are
+// mapped into it on demand at the lowest free address, growing with the memory mapped,
+// access granted once per chunk. Blocks are suballocated from the chunks (blocks may span
+// chunks: the addresses are contiguous) and recycled through per-stream free lists: a
+// stream reuses its own freed blocks at once with no driver call; a block freed on
+// another stream is handed over only once that stream's work up to the free has
+// completed (an event recorded on it and found complete), or after the allocating
+// stream was made to wait for that event. Growing is tried after every free block, and
+// trimming (waiting for the streams that freed into the chunks) after growing failed.
+// See src/stream_ordered/ for the allocator.
+//
+// Guarantees:
+//   - Memory a stream may still use is never handed to another stream unordered, and
+//     never unmapped: trim() waits for the streams that freed into a chunk first.
+//   - The hot path (same stream, same size class) makes no driver call and no heap
+//     allocation; the lock is held only around bookkeeping, never around growth.
+//   - Every mapped chunk is registered in mapping_registry::global() with this resource
+//     as its owner, so interior-pointer lookups find the resource for its blocks.
+//   - Bad input is handled like vmm_resource's (README): allocate(0) returns a non-null
+//     pointer that must not be dereferenced; a bad alignment is invalid_argument; a size
+//     that cannot be served is out_of_memory with the request and the statistics;
+//     deallocate() never throws, and reports foreign, interior, double and wrong-size
+//     frees through vmm_options::on_bad_deallocation (wrong size: the block stays live).
+//   - CUDA graphs: capture status is checked off the hot path only. A capturing stream
+//     never gives blocks to, or takes blocks from, another stream; nothing is unmapped
+//     while any stream known to the resource captures (trim() throws error naming it,
+//     automatic trimming waits). Memory a graph uses must stay allocated while the graph
+//     may run: frees inside a capture order only the captured work.
+//   - Streams must outlive their cached blocks: call settle(stream) before destroying a
+//     stream that freed memory here.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <memory>
+#include <memory_resource>
+#include <string>
+#include <vector>
+
+#include "vmm_pmr/backend/backend.hpp"
+#include "vmm_pmr/core/stream_view.hpp"
+#include "vmm_pmr/resource/detail/cccl_spellings.hpp"
+#include "vmm_pmr/resource/detail/deduced_alignment_calls.hpp"
+#include "vmm_pmr/resource/vmm_options.hpp"
+#include "vmm_pmr/stream_ordered/stream_bound_resource.hpp"
+#include "vmm_pmr/stream_ordered/stream_ordered_options.hpp"
+#include "vmm_pmr/stream_ordered/stream_ordered_stats.hpp"
+
+namespace vmm_pmr {
+
+namespace detail {
+class stream_ordered_pool;
+}
+
+class stream_ordered_resource final
+    : public std::pmr::memory_resource,
+      public detail::deduced_alignment_calls<stream_ordered_resource>,
+      public detail::stream_ordered_spellings<stream_ordered_resource> {
+ public:
+  // cudaMalloc's alignment; any power of two may be asked for.
+  static constexpr std::size_t default_alignment = 256;
+
+  // On the CUDA backend (throws unavailable_error without a usable GPU).
+  explicit stream_ordered_resource(stream_ordered_options options = {});
+  stream_ordered_resource(std::shared_ptr<backend> backend, stream_ordered_options options = {});
+
+  stream_ordered_resource(const stream_ordered_resource&) = delete;
+  stream_ordered_resource& operator=(const stream_ordered_resource&) = delete;
+  stream_ordered_resource(stream_ordered_resource&&) = delete;
+  stream_ordered_resource& operator=(stream_ordered_resource&&) = delete;
+  // Waits for the streams with cached blocks, unmaps everything and reports live
+  // allocations through vmm_options::on_leak.
+  ~stream_ordered_resource() override;
+
+  // CCCL's cuda::mr spellings (detail/cccl_spellings.hpp; properties in cccl.hpp).
+  using stream_ordered_spellings::allocate;
+  using stream_ordered_spellings::deallocate;
+
+  void* allocate(std::size_t bytes, stream_view stream, std::size_t alignment = default_alignment);
+  void deallocate(void* pointer, std::size_t bytes, stream_view stream,
+                  std::size_t alignment = default_alignment) noexcept;
+
+  // The std::pmr interface, on options().stream; allocate(n, {}) is on stream_view{}
+  // (detail/deduced_alignment_calls.hpp).
+  using deduced_alignment_calls::allocate;
+  using deduced_alignment_calls::deallocate;
+
+  // This resource as a std::pmr::memory_resource allocating on `stream`.
+  stream_bound_resource on_stream(stream_view stream) noexcept { return {*this, stream}; }
+
+  // Unmaps and releases whole free chunks, highest addresses first, while more than
+  // `bytes_to_keep` stay cached; waits for the streams that freed into them first.
+  // Returns the bytes released. Throws error while a stream known to the resource is
+  // capturing a graph.
+  std::size_t trim(std::size_t bytes_to_keep = 0);
+  // Waits for `stream`'s work and makes the blocks freed on it reusable by every stream
+  // without events. Call it before destroying a stream that freed memory here.
+  void settle(stream_view stream);
+
+  stream_ordered_stats stats() const;
+  std::vector<stream_usage> stream_stats() const;
+  // Walks the pool's structures and returns the first of its invariants that does not hold
+  // (blocks tile the mapped memory, free lists, alias ranges, statistics), or an empty
+  // string. It takes time in proportion to the blocks: for tests and debugging, called while
+  // no other thread is inside the resource.
+  std::string check_invariants() const;
+
+  const stream_ordered_options& options() const noexcept { return options_; }
+  stream_view stream() const noexcept { return options_.stream; }
+  const device_attributes& device() const noexcept { return resolved_.device; }
+  std::size_t granularity() const noexcept { return resolved_.granularity; }
+  backend& driver() const noexcept { return *backend_; }
+
+ private:
+  void* do_allocate(std::size_t bytes, std::size_t alignment) override;
+  void do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) override;
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
+
+  std::shared_ptr<backend> backend_;
+  stream_ordered_options options_;
+  resolved_options resolved_;
+  std::unique_ptr<detail::stream_ordered_pool> pool_;
+};
+
+}  // namespace vmm_pmr

@@ -1,0 +1,18 @@
+#include "vmm_pmr/handles/mapping.hpp"
+
+#include <fmt/format.h>
+
+#include "vmm_pmr/core/byte_size.hpp"
+#include "vmm_pmr/core/cleanup_errors.hpp"
+
+namespace vmm_pmr {
+
+void detail::unmap(backend& owner, std::uint64_t base, std::size_t size) noexcept {
+  try {
+    owner.unmap(base, size);
+  } catch (const std::exception& failure) {
+    report_cleanup_error(fmt::format("unmap {:#x} ({})", base, format_bytes(size)), failure);
+  }
+}
+
+}  // namespace vmm_pmr

@@ -1,0 +1,329 @@
+// stream_ordered_resource: options, policies for bad input, messages, the std::pmr
+// faces. The allocator itself is detail::stream_ordered_pool (src/stream_ordered/).
+#include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "resource/zero_size_pointer.hpp"
+#include "stream_ordered/pool/size_classes.hpp"
+#include "stream_ordered/pool/stream_ordered_pool.hpp"
+#include "vmm_pmr/backend/cuda_backend.hpp"
+#include "vmm_pmr/core/byte_size.hpp"
+#include "vmm_pmr/core/cleanup_errors.hpp"
+#include "vmm_pmr/core/error.hpp"
+#include "vmm_pmr/formatters.hpp"
+#include "vmm_pmr/handles/physical_memory.hpp"
+#include "vmm_pmr/registry/mapping_registry.hpp"
+
+namespace vmm_pmr {
+namespace {
+
+constexpr std::size_t mib = std::size_t{1} << 20;
+constexpr std::size_t gib = std::size_t{1} << 30;
+constexpr std::size_t default_min_chunk = 2 * mib;
+constexpr std::size_t default_max_chunk = gib;
+
+std::string device_label(const device_attributes& device) {
+  return fmt::format("device {} ({})", device.ordinal, device.name);
+}
+
+std::size_t rounded_option(std::size_t value, std::size_t granularity, const char* name) {
+  const std::optional<std::size_t> rounded = round_up(value, granularity);
+  if (!rounded) {
+    throw invalid_argument(
+        fmt::format("stream_ordered_options::{} = {} overflows when rounded "
+                    "up to the {} granularity",
+                    name, value, format_bytes(granularity)));
+  }
+  return *rounded;
+}
+
+// A chunk is whole granules: a size the caller gives must be a multiple of the
+// granularity (rounding it would map chunks of a size nobody asked for); 0 takes
+// `fallback`, rounded up, since the granularity may be larger than a default.
+std::size_t chunk_size_option(std::size_t value, std::size_t fallback, std::size_t granularity,
+                              const char* name) {
+  if (value == 0) return rounded_option(fallback, granularity, name);
+  if (value % granularity == 0) return value;
+  const std::size_t below = value / granularity * granularity;
+  const std::optional<std::size_t> above = round_up(value, granularity);
+  const auto exact = [](std::size_t bytes) {
+    return fmt::format("{} ({})", bytes, format_bytes(bytes));
+  };
+  std::string nearest;
+  if (below != 0) nearest = exact(below);
+  if (above) nearest += (nearest.empty() ? "" : " or ") + exact(*above);
+  throw invalid_argument(
+      fmt::format("stream_ordered_options::{} = {} is not a multiple of the {} granularity "
+                  "(chunks are whole granules): use {}",
+                  name, exact(value), format_bytes(granularity), nearest));
+}
+
+// Twice the device's memory, rounded up to 1 GiB: room for the holes trim leaves between
+// chunks, and for chunks that overshoot a little.
+std::size_t default_reservation(const device_attributes& device) {
+  const std::size_t twice = device.total_memory > SIZE_MAX / 2 ? SIZE_MAX : 2 * device.total_memory;
+  return std::max(gib, round_up(twice, gib).value_or(SIZE_MAX / gib * gib));
+}
+
+detail::pool_settings settle_pool_settings(const stream_ordered_options& options,
+                                           const resolved_options& resolved) {
+  const std::size_t granularity = resolved.granularity;
+  detail::pool_settings settings;
+  settings.properties = resolved.properties;
+  settings.access = resolved.access;
+  settings.granularity = granularity;
+  settings.reservation_alignment = std::max(resolved.reservation_alignment, granularity);
+  settings.reservation_size =
+      rounded_option(options.reservation_size != 0 ? options.reservation_size
+                                                   : default_reservation(resolved.device),
+                     granularity, "reservation_size");
+  settings.min_chunk_size =
+      chunk_size_option(options.min_chunk_size, default_min_chunk, granularity, "min_chunk_size");
+  settings.max_chunk_size =
+      chunk_size_option(options.max_chunk_size, default_max_chunk, granularity, "max_chunk_size");
+  if (settings.min_chunk_size > settings.max_chunk_size) {
+    throw invalid_argument(fmt::format(
+        "stream_ordered_options: min_chunk_size ({}) is larger than max_chunk_size ({})",
+        format_bytes(settings.min_chunk_size), format_bytes(settings.max_chunk_size)));
+  }
+  if (settings.min_chunk_size > settings.reservation_size) {
+    throw invalid_argument(fmt::format(
+        "stream_ordered_options: min_chunk_size ({}) is larger than the reservation ({})",
+        format_bytes(settings.min_chunk_size), format_bytes(settings.reservation_size)));
+  }
+  // A chunk never outgrows the reservation it is mapped into.
+  settings.max_chunk_size = std::min(settings.max_chunk_size, settings.reservation_size);
+  settings.release_threshold = options.release_threshold;
+  if (options.footprint_limit) {
+    const double limit = *options.footprint_limit;
+    // Written so that NaN fails too.
+    if (!(limit >= 1.0 && limit <= std::numeric_limits<double>::max())) {
+      throw invalid_argument(fmt::format(
+          "stream_ordered_options::footprint_limit = {} must be a finite number ≥ 1.0 (the "
+          "mapped bytes allowed per byte live at the peak)",
+          limit));
+    }
+    settings.footprint_limit = limit;
+  }
+  return settings;
+}
+
+const char* describe(detail::bad_free problem) {
+  switch (problem) {
+    case detail::bad_free::none:
+      return "no problem";
+    case detail::bad_free::unknown_pointer:
+      return "pointer was not allocated by this resource";
+    case detail::bad_free::double_free:
+      return "double free: the block is already free";
+    case detail::bad_free::interior_pointer:
+      return "pointer is inside a live block, not its start";
+    case detail::bad_free::inside_free_block:
+      return "pointer is inside free memory: a double free (of a block since merged with its "
+             "free neighbours) or a stale pointer";
+    case detail::bad_free::unmapped_pointer:
+      return "pointer is in this resource's reservation where nothing is mapped: a stale "
+             "pointer (its chunk was released)";
+    case detail::bad_free::wrong_size:
+      return "size differs from the allocation's; it stays live";
+  }
+  return "unknown";
+}
+
+void print_bad_deallocation(const deallocation_error& error) {
+  std::fprintf(stderr, "vmm_pmr: %s\n", error.message.c_str());
+}
+
+}  // namespace
+
+stream_ordered_resource::stream_ordered_resource(stream_ordered_options options)
+    : stream_ordered_resource(cuda_backend(), std::move(options)) {}
+
+stream_ordered_resource::stream_ordered_resource(std::shared_ptr<backend> backend,
+                                                 stream_ordered_options options)
+    : backend_(std::move(backend)),
+      options_(std::move(options)),
+      resolved_(resolve_options(options_.memory, *backend_)) {
+  vmm_options& memory = options_.memory;
+  if (!memory.on_bad_deallocation) memory.on_bad_deallocation = print_bad_deallocation;
+  if (!memory.on_leak) {
+    memory.on_leak = [label = device_label(resolved_.device)](const leak_report& report) {
+      std::fprintf(stderr,
+                   "vmm_pmr: stream_ordered_resource on %s destroyed with %zu live allocation%s "
+                   "(%s); freed them\n",
+                   label.c_str(), report.leaked.size(), report.leaked.size() == 1 ? "" : "s",
+                   format_bytes(report.leaked_bytes).c_str());
+    };
+  }
+  detail::pool_settings settings = settle_pool_settings(options_, resolved_);
+
+  // Refusals only the driver can tell fail here, as for vmm_resource, not at the first
+  // allocation of a workload.
+  try {
+    physical_memory probe(*backend_, resolved_.granularity, resolved_.properties);
+    if (memory.compression == compression::required &&
+        !backend_->properties_of(probe.handle()).compressible) {
+      throw unsupported_error(
+          fmt::format("compression required: {} did not make a {} probe allocation compressible",
+                      device_label(resolved_.device), format_bytes(resolved_.granularity)));
+    }
+  } catch (const driver_error& failure) {
+    throw unsupported_error(fmt::format("options [{}] refused by {}: {}", memory,
+                                        device_label(resolved_.device), failure.what()));
+  }
+  pool_ = std::make_unique<detail::stream_ordered_pool>(*backend_, mapping_registry::global(), this,
+                                                        std::move(settings));
+}
+
+stream_ordered_resource::~stream_ordered_resource() {
+  std::vector<detail::leaked_block> leaked;
+  try {
+    leaked = pool_->shut_down();
+  } catch (const std::exception& failure) {
+    report_cleanup_error("shutting down a stream_ordered_resource", failure);
+  }
+  pool_.reset();
+  if (leaked.empty()) return;
+  leak_report report;
+  report.owner = this;
+  for (const detail::leaked_block& block : leaked) {
+    allocation_info info;
+    info.base = block.base;
+    info.requested_bytes = block.requested;
+    info.mapped_bytes = block.size;
+    info.alignment = detail::block_alignment;
+    info.location = resolved_.properties.location;
+    info.owner = this;
+    report.leaked.push_back(std::move(info));
+    report.leaked_bytes += block.requested;
+  }
+  try {
+    options_.memory.on_leak(report);
+  } catch (...) {
+    // A throwing leak handler must not escape a destructor.
+  }
+}
+
+void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
+                                        std::size_t alignment) {
+  if (!is_power_of_two(alignment)) {
+    throw invalid_argument(
+        fmt::format("stream_ordered_resource::allocate({}): alignment {} is not a power of two",
+                    format_bytes(bytes), alignment));
+  }
+  if (bytes == 0) return detail::zero_size_pointer(alignment);
+  const std::optional<std::size_t> block_size = detail::block_size_for(bytes);
+  const std::size_t block_alignment = std::max(alignment, detail::block_alignment);
+  const auto request = [&] {
+    return fmt::format("stream_ordered_resource::allocate({}, alignment {}, {}) on {}",
+                       format_bytes(bytes), alignment, to_string(stream),
+                       device_label(resolved_.device));
+  };
+  if (!block_size) {
+    throw out_of_memory(
+        fmt::format("{}: the size overflows when rounded up to a block size", request()));
+  }
+  try {
+    return pool_->allocate(bytes, *block_size, block_alignment, stream);
+  } catch (const out_of_memory& failure) {
+    throw out_of_memory(
+        fmt::format("{}: out of memory ({}), also after trimming; this resource "
+                    "holds {}",
+                    request(), failure.what(), to_string(stats())));
+  } catch (const driver_error& failure) {
+    throw driver_error(
+        failure.call(), failure.result_name(), failure.result_code(),
+        failure.detail().empty() ? request() : failure.detail() + "; in " + request());
+  }
+}
+
+// Host memory running out inside the bookkeeping (a node of a free list) would throw
+// from here and terminate, as any allocator's noexcept free does.
+void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, stream_view stream,
+                                         std::size_t alignment) noexcept {
+  if (bytes == 0 && pointer == detail::zero_size_pointer(alignment)) return;
+  const detail::free_outcome outcome = pool_->deallocate(pointer, bytes, stream);
+  if (outcome.problem == detail::bad_free::none) return;
+
+  std::string reason = describe(outcome.problem);
+  try {
+    if (outcome.problem == detail::bad_free::unknown_pointer) {
+      const std::optional<allocation_info> holder = mapping_registry::global().find(pointer);
+      if (holder && holder->owner != this) {
+        reason = "pointer belongs to another resource";
+      } else if (bytes == 0 && detail::is_zero_size_pointer(pointer)) {
+        reason = detail::zero_size_alignment_mismatch(pointer, alignment);
+      }
+    }
+    std::string held;
+    if (outcome.block_base != 0) {
+      held = outcome.block_requested != 0
+                 ? fmt::format(" (live block {:#x} of {})", outcome.block_base,
+                               format_bytes(outcome.block_requested))
+                 : fmt::format(" (free block {:#x})", outcome.block_base);
+    }
+    const deallocation_error error{
+        pointer, bytes,
+        fmt::format("stream_ordered_resource on {}: deallocate({}, {}, {}) ignored: {}{}",
+                    device_label(resolved_.device), pointer, format_bytes(bytes), to_string(stream),
+                    reason, held)};
+    options_.memory.on_bad_deallocation(error);
+  } catch (...) {
+    // deallocate is noexcept: a failing report (or handler) must not escape.
+  }
+}
+
+std::size_t stream_ordered_resource::trim(std::size_t bytes_to_keep) {
+  return pool_->trim(bytes_to_keep);
+}
+
+void stream_ordered_resource::settle(stream_view stream) { pool_->settle(stream); }
+
+stream_ordered_stats stream_ordered_resource::stats() const { return pool_->stats(); }
+
+std::vector<stream_usage> stream_ordered_resource::stream_stats() const {
+  return pool_->stream_stats();
+}
+
+std::string stream_ordered_resource::check_invariants() const { return pool_->check_invariants(); }
+
+void* stream_ordered_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  return allocate(bytes, options_.stream, alignment);
+}
+
+void stream_ordered_resource::do_deallocate(void* pointer, std::size_t bytes,
+                                            std::size_t alignment) {
+  deallocate(pointer, bytes, options_.stream, alignment);
+}
+
+bool stream_ordered_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  if (this == &other) return true;
+  const auto* view = dynamic_cast<const stream_bound_resource*>(&other);
+  return view != nullptr && &view->resource() == this && view->stream() == options_.stream;
+}
+
+void* stream_bound_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  return resource_->allocate(bytes, stream_, alignment);
+}
+
+void stream_bound_resource::do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) {
+  resource_->deallocate(pointer, bytes, stream_, alignment);
+}
+
+bool stream_bound_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
+  if (this == &other) return true;
+  if (const auto* view = dynamic_cast<const stream_bound_resource*>(&other)) {
+    return view->resource_ == resource_ && view->stream_ == stream_;
+  }
+  return &other == resource_ && stream_ == resource_->stream();
+}
+
+}  // namespace vmm_pmr
