@@ -69,7 +69,7 @@ struct growth_method {
   std::shared_ptr<growth_accounting> accounting = std::make_shared<growth_accounting>();
   // Rows on a backend: the calls that made something, over `growths` growths (warm-ups
   // and teardowns included; teardowns make nothing).
-  std::shared_ptr<call_counting_backend> calls = nullptr;
+  std::shared_ptr<testing::call_counting_backend> calls = nullptr;
   std::uint64_t calls_before_sampling = 0;  // making the resource (its probe allocation)
   std::shared_ptr<std::size_t> growths = std::make_shared<std::size_t>(0);
 };
@@ -380,7 +380,7 @@ suite_result run_growth_suite(suite_context& context) {
   std::vector<growth_method> methods;
   // Each backend row counts its driver calls on a decorator of its own.
   const auto counted_backend = [&](growth_method& method) {
-    method.calls = std::make_shared<call_counting_backend>(context.vmm_backend);
+    method.calls = std::make_shared<testing::call_counting_backend>(context.vmm_backend);
     return method.calls;
   };
   methods.push_back({"raw_doubling_chunks", "raw floor (doubling chunks)", {}});

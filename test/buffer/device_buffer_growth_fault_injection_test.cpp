@@ -154,7 +154,7 @@ class buffer_scene {
         make_pool(std::move(base));
         break;
       case resource_kind::plain:
-        plain_ = std::make_unique<vmm_pmr::test::failing_upstream_resource>();
+        plain_ = std::make_unique<vmm_pmr::testing::failing_upstream_resource>();
         resource_ = plain_.get();
         break;
     }
@@ -355,7 +355,7 @@ class buffer_scene {
   std::unique_ptr<vmm_pmr::vmm_resource> vmm_;
   std::unique_ptr<vmm_pmr::stream_ordered_resource> pool_;
   std::optional<vmm_pmr::stream_bound_resource> view_;
-  std::unique_ptr<vmm_pmr::test::failing_upstream_resource> plain_;
+  std::unique_ptr<vmm_pmr::testing::failing_upstream_resource> plain_;
   std::pmr::memory_resource* resource_ = nullptr;
   std::vector<void*> kept_blocks_;  // live blocks of the bounded pool
 };

@@ -248,7 +248,7 @@ TEST_CASE("a buffer on a view of a stream-ordered resource uses the buffer's str
 TEST_CASE("a buffer on a vmm_resource waits for its stream only before memory is unmapped",
           "[device_buffer]") {
   auto events = std::make_shared<vmm_pmr::testing::manual_event_backend>(
-      std::make_shared<vmm_pmr::test::roomy_backend>(vmm_pmr::test::make_test_host_backend()));
+      std::make_shared<vmm_pmr::testing::roomy_backend>(vmm_pmr::test::make_test_host_backend()));
   vmm_pmr::vmm_resource resource(events);
   const vmm_pmr::stream_view stream = named_stream(0x4000);
   const std::size_t before = events->synchronizations();

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Builds and runs the consumers of vmm_pmr (issue 8), one step per Meson test:
+"""Builds and runs the consumers of vmm_pmr, one step per Meson test:
 
   install           vmm_pmr set up, built and installed into a private prefix, the way
-                    a packager would (tests and benchmarks off, the parent's CUDA choice)
+                    a packager would (tests and benchmarks off, the parent's CUDA choice);
+                    libvmm_pmr exports no test double, libvmm_pmr_testing exports them
   meson_subproject  meson_subproject/ with this source tree as subprojects/vmm_pmr
   pkg_config        pkg_config/build.sh against the installed package
   cmake             cmake_find_package/ through find_package against the installed package
@@ -179,7 +180,52 @@ def step_install(args) -> int:
         raise StepFailed("not installed: " + ", ".join(missing))
     if not list(libdir.glob("libvmm_pmr.*")):
         raise StepFailed(f"no libvmm_pmr.* in {libdir}")
+    check_no_test_code(install.prefix, libdir)
     return 0
+
+
+# Namespaces and names of the test doubles: none may be defined in the library users link.
+TEST_DOUBLE_MARKERS = ["vmm_pmr::testing::", "vmm_pmr::test::", "fault_injecting_backend",
+                       "counting_backend", "manual_event_backend", "roomy_backend",
+                       "no_room_behind_backend", "exact_alignment_backend",
+                       "failing_upstream_resource"]
+
+
+def defined_symbols(library: pathlib.Path) -> list:
+    dynamic = ["--dynamic"] if ".so" in library.name else []
+    command = ["nm", "--demangle", "--defined-only"] + dynamic + [str(library)]
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        raise StepFailed(f"exit status {result.returncode}: {shlex.join(command)}: "
+                         f"{result.stderr.strip()}")
+    output = result.stdout
+    return [line.split(" ", 2)[-1] for line in output.splitlines() if line.count(" ") >= 2]
+
+
+def check_no_test_code(prefix: pathlib.Path, libdir: pathlib.Path) -> None:
+    """libvmm_pmr holds no test double; libvmm_pmr_testing, installed beside it, holds
+    them (which also shows that nm sees what the check looks for)."""
+    libraries = {name: sorted(path for path in libdir.glob(f"lib{name}.*")
+                              if not path.is_symlink() and path.suffix != ".pc")
+                 for name in ("vmm_pmr", "vmm_pmr_testing")}
+    for name, found in libraries.items():
+        if not found:
+            raise StepFailed(f"no lib{name}.* installed in {libdir}")
+    for library in libraries["vmm_pmr"]:
+        leaked = sorted({symbol for symbol in defined_symbols(library)
+                         if any(marker in symbol for marker in TEST_DOUBLE_MARKERS)})
+        if leaked:
+            raise StepFailed(f"{library.name} exports test code ({len(leaked)} symbols), "
+                             f"e.g. {leaked[:3]}; test doubles belong in libvmm_pmr_testing")
+    for library in libraries["vmm_pmr_testing"]:
+        if not any("vmm_pmr::testing::fault_injecting_backend" in symbol
+                   for symbol in defined_symbols(library)):
+            raise StepFailed(f"{library.name} does not define fault_injecting_backend")
+    header = prefix / "include" / "vmm_pmr" / "testing" / "fault_injecting_backend.hpp"
+    if not header.exists():
+        raise StepFailed(f"not installed: {header}")
+    print(f"no test double in {', '.join(p.name for p in libraries['vmm_pmr'])}; "
+          f"{', '.join(p.name for p in libraries['vmm_pmr_testing'])} holds them", flush=True)
 
 
 def step_meson_subproject(args) -> int:

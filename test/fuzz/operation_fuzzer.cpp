@@ -121,7 +121,7 @@ class program {
  public:
   program()
       : counting_(std::make_shared<testing::counting_backend>(
-            std::make_shared<test::exact_alignment_backend>(
+            std::make_shared<testing::exact_alignment_backend>(
                 make_host_backend({.granularity = granularity, .capacity = capacity}),
                 granularity))),
         faults_(std::make_shared<testing::fault_injecting_backend>(counting_)),
@@ -168,8 +168,8 @@ class program {
     pool_ = std::make_unique<stream_ordered_resource>(events_, options);
     pool_view_.emplace(*pool_, stream_number(2));
     // A plain std::pmr resource, with no more memory than the backend.
-    plain_ = std::make_unique<test::failing_upstream_resource>(std::pmr::new_delete_resource(),
-                                                               capacity);
+    plain_ = std::make_unique<testing::failing_upstream_resource>(std::pmr::new_delete_resource(),
+                                                                  capacity);
   }
 
   vmm_options count_reports(vmm_options options) {
@@ -1032,7 +1032,7 @@ class program {
   std::array<std::unique_ptr<vmm_resource>, 2> vmm_;
   std::unique_ptr<stream_ordered_resource> pool_;
   std::optional<stream_bound_resource> pool_view_;
-  std::unique_ptr<test::failing_upstream_resource> plain_;
+  std::unique_ptr<testing::failing_upstream_resource> plain_;
   // Declared after the resources: destroyed first.
   std::vector<live_buffer> buffers_;
 

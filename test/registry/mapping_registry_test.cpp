@@ -688,7 +688,7 @@ TEST_CASE(
 TEST_CASE("registry resize appends built pieces and keeps lookups and statistics right",
           "[registry][growth]") {
   // Reservations with free address space behind them: the extension gets its hint.
-  const auto host = std::make_shared<vmm_pmr::test::roomy_backend>(make_test_host_backend());
+  const auto host = std::make_shared<vmm_pmr::testing::roomy_backend>(make_test_host_backend());
   mapping_registry registry;
   const address base = registry.add(owner_a, build(*host, 2 * two_mib), requested(3000));
   bool built = false;

@@ -857,7 +857,7 @@ TEST_CASE("a bounded pool keeps its chunks and ranges on one grid wherever the r
                                 setting{two_mib, 3 * two_mib});
   CAPTURE(grid.granularity, grid.chunk);
   auto host = vmm_pmr::make_host_backend({.granularity = grid.granularity});
-  auto placed = std::make_shared<vmm_pmr::test::exact_alignment_backend>(host, grid.granularity);
+  auto placed = std::make_shared<vmm_pmr::testing::exact_alignment_backend>(host, grid.granularity);
   auto counting = std::make_shared<vmm_pmr::testing::counting_backend>(placed);
   {
     stream_ordered_options options = bounded(1.0);

@@ -29,12 +29,12 @@ using growth_backend = decorated_backend;
 
 // Room behind every reservation (reliably on the host backend only; see above).
 inline growth_backend decorate_for_growth(std::shared_ptr<backend> base) {
-  return decorate(std::make_shared<roomy_backend>(std::move(base)));
+  return decorate(std::make_shared<testing::roomy_backend>(std::move(base)));
 }
 
 // Every hinted reserve placed elsewhere: growth beyond the reserved space always moves.
 inline growth_backend decorate_for_relocation(std::shared_ptr<backend> base) {
-  return decorate(std::make_shared<no_room_behind_backend>(std::move(base)));
+  return decorate(std::make_shared<testing::no_room_behind_backend>(std::move(base)));
 }
 
 inline std::uint8_t pattern_byte(std::size_t offset, std::uint8_t seed) {

@@ -1,6 +1,6 @@
 #include "vmm_pmr/registry/allocation_stats.hpp"
 
-#include "vmm_pmr/formatters.hpp"
+#include "vmm_pmr/registry/allocation_stats_formatter.hpp"
 
 namespace vmm_pmr {
 

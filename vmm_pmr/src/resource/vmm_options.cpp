@@ -8,7 +8,7 @@
 
 #include "vmm_pmr/core/byte_size.hpp"
 #include "vmm_pmr/core/error.hpp"
-#include "vmm_pmr/formatters.hpp"
+#include "vmm_pmr/resource/vmm_options_formatter.hpp"
 
 namespace vmm_pmr {
 namespace {

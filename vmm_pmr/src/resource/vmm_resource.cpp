@@ -14,8 +14,9 @@
 #include "vmm_pmr/backend/cuda_backend.hpp"
 #include "vmm_pmr/core/byte_size.hpp"
 #include "vmm_pmr/core/error.hpp"
-#include "vmm_pmr/formatters.hpp"
 #include "vmm_pmr/handles/physical_memory.hpp"
+#include "vmm_pmr/registry/allocation_stats_formatter.hpp"
+#include "vmm_pmr/resource/vmm_options_formatter.hpp"
 
 namespace vmm_pmr {
 namespace {

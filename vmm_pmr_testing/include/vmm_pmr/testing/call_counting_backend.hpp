@@ -11,7 +11,7 @@
 
 #include "vmm_pmr/backend/forwarding_backend.hpp"
 
-namespace vmm_pmr::bench {
+namespace vmm_pmr::testing {
 
 struct making_calls {
   std::uint64_t reserve = 0;
@@ -51,4 +51,4 @@ class call_counting_backend final : public forwarding_backend {
   making_calls made_;
 };
 
-}  // namespace vmm_pmr::bench
+}  // namespace vmm_pmr::testing

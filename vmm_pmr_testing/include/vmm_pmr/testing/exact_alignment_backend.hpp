@@ -33,7 +33,7 @@
 #endif
 #endif
 
-namespace vmm_pmr::test {
+namespace vmm_pmr::testing {
 
 class exact_alignment_backend final : public forwarding_backend {
  public:
@@ -113,4 +113,4 @@ class exact_alignment_backend final : public forwarding_backend {
   std::map<address, placement> outer_of_;  // by the base handed out
 };
 
-}  // namespace vmm_pmr::test
+}  // namespace vmm_pmr::testing

@@ -14,7 +14,7 @@
 #include <new>
 #include <optional>
 
-namespace vmm_pmr::test {
+namespace vmm_pmr::testing {
 
 class failing_upstream_resource final : public std::pmr::memory_resource {
  public:
@@ -69,4 +69,4 @@ class failing_upstream_resource final : public std::pmr::memory_resource {
   std::size_t live_bytes_ = 0;
 };
 
-}  // namespace vmm_pmr::test
+}  // namespace vmm_pmr::testing

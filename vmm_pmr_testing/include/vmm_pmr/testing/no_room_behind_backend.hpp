@@ -18,7 +18,7 @@
 
 #include "vmm_pmr/backend/forwarding_backend.hpp"
 
-namespace vmm_pmr::test {
+namespace vmm_pmr::testing {
 
 class no_room_behind_backend final : public forwarding_backend {
  public:
@@ -40,4 +40,4 @@ class no_room_behind_backend final : public forwarding_backend {
   }
 };
 
-}  // namespace vmm_pmr::test
+}  // namespace vmm_pmr::testing

@@ -19,7 +19,7 @@
 
 #include "vmm_pmr/backend/forwarding_backend.hpp"
 
-namespace vmm_pmr::test {
+namespace vmm_pmr::testing {
 
 class roomy_backend final : public forwarding_backend {
  public:
@@ -39,4 +39,4 @@ class roomy_backend final : public forwarding_backend {
   std::size_t room_;
 };
 
-}  // namespace vmm_pmr::test
+}  // namespace vmm_pmr::testing
