@@ -32,6 +32,15 @@ RANKS = {
     "interop": 6,
 }
 UMBRELLA, TESTING = "umbrella", "testing"
+
+
+def layer_order():
+    """"core < backend < handles < {registry, ipc} < ...", from RANKS."""
+    groups = {}
+    for name, rank in RANKS.items():
+        groups.setdefault(rank, []).append(name)
+    return " < ".join(names[0] if len(names) == 1 else "{" + ", ".join(names) + "}"
+                      for _, names in sorted(groups.items()))
 INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.MULTILINE)
 SOURCE_SUFFIXES = {".hpp", ".cpp", ".cu", ".h"}
 
@@ -104,7 +113,7 @@ def check(root):
                 relation = "a neighbour" if RANKS[target_layer] == RANKS[layer] else "a higher layer"
                 problems.append(f"{where}:{line}: {layer} includes {target}, from {relation} "
                                 f"({target_layer}); arrows point down: "
-                                f"{' < '.join(sorted(RANKS, key=RANKS.get))}")
+                                f"{layer_order()}")
     return problems, len(sources)
 
 
