@@ -7,13 +7,13 @@
   meson_subproject  meson_subproject/ with this source tree as subprojects/vmm_pmr
   pkg_config        pkg_config/build.sh against the installed package
   cmake             cmake_find_package/ through find_package against the installed package
-  readme_snippets   README.md quotes every consumer file below, line for line
+  doc_snippets      the docs quote every consumer file below, and the example, line for line
 
-Each consumer is the README's snippet plus main.cpp, copied into a fresh directory under
---work (in the build directory); the source tree is only read. The installed package is
-shared: `install` refreshes it, and the consumers that need it take the same lock and
-reinstall when it is missing or its build is out of date, so each also runs alone.
-Exit status: 0 pass, 1 fail, 77 skip (Meson's convention).
+Each consumer is the snippet docs/consuming.md shows plus main.cpp, copied into a fresh
+directory under --work (in the build directory); the source tree is only read. The
+installed package is shared: `install` refreshes it, and the consumers that need it take
+the same lock and reinstall when it is missing or its build is out of date, so each also
+runs alone. Exit status: 0 pass, 1 fail, 77 skip (Meson's convention).
 """
 import argparse
 import contextlib
@@ -27,15 +27,16 @@ import subprocess
 import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
-# What the README's "Use it in your project" shows, relative to HERE.
-SNIPPETS = [
-    "main.cpp",
-    "meson_subproject/subprojects/vmm_pmr.wrap",
-    "meson_subproject/meson.build",
-    "pkg_config/build.sh",
-    "cmake_find_package/CMakeLists.txt",
-    "../../examples/share_between_processes.cpp",  # README "Sharing memory between processes"
-]
+# Each file the docs show, relative to HERE, and the document (relative to the source
+# root) that must quote it.
+SNIPPETS = {
+    "main.cpp": "docs/consuming.md",
+    "meson_subproject/subprojects/vmm_pmr.wrap": "docs/consuming.md",
+    "meson_subproject/meson.build": "docs/consuming.md",
+    "pkg_config/build.sh": "docs/consuming.md",
+    "cmake_find_package/CMakeLists.txt": "docs/consuming.md",
+    "../../examples/share_between_processes.cpp": "docs/ipc.md",
+}
 EXPECTED_OUTPUT = "sum 499500; "
 SKIP = 77
 
@@ -352,16 +353,19 @@ def quotes(document: list, snippet: list) -> bool:
                for start in range(len(document) - width + 1))
 
 
-def step_readme_snippets(args) -> int:
+def step_doc_snippets(args) -> int:
     # Lines compare without their indentation, so a snippet may sit inside a list item.
-    readme = [line.strip() for line in args.readme.read_text().splitlines()]
     unquoted = []
-    for name in SNIPPETS:
-        snippet = [line.strip() for line in (HERE / name).read_text().strip().splitlines()]
-        if not quotes(readme, snippet):
-            unquoted.append(f"test/consumers/{name}")
+    for name, document_name in SNIPPETS.items():
+        document = (args.source_root / document_name).read_text().splitlines()
+        document = [line.strip() for line in document]
+        quoted = (HERE / name).resolve()
+        snippet = [line.strip() for line in quoted.read_text().strip().splitlines()]
+        if not quotes(document, snippet):
+            shown = quoted.relative_to(args.source_root)
+            unquoted.append(f"{document_name} does not quote {shown} line for line")
     if unquoted:
-        raise StepFailed(f"{args.readme} does not quote, line for line: {', '.join(unquoted)}")
+        raise StepFailed("; ".join(unquoted))
     return 0
 
 
@@ -370,7 +374,7 @@ STEPS = {
     "meson_subproject": step_meson_subproject,
     "pkg_config": step_pkg_config,
     "cmake": step_cmake,
-    "readme_snippets": step_readme_snippets,
+    "doc_snippets": step_doc_snippets,
 }
 
 
@@ -382,7 +386,6 @@ def main() -> int:
     parser.add_argument("--meson", required=True, help="the meson that configured the build")
     parser.add_argument("--cuda", choices=["enabled", "disabled", "auto"], default="auto")
     parser.add_argument("--toolkit-dir", default="")
-    parser.add_argument("--readme", type=pathlib.Path, help="for readme_snippets")
     args = parser.parse_args()
     args.source_root = args.source_root.resolve()
     args.work = args.work.resolve()

@@ -1,12 +1,12 @@
 // Every public entry point given bad arguments, and the error each must give.
 //
-// One row per call: what is called (as the README shows it), the outcome (an exception
+// One row per call: what is called (as docs/errors.md shows it), the outcome (an exception
 // type, "reported" for a deallocation that cannot throw and is reported through
 // vmm_options::on_bad_deallocation and counted in stats().deallocation_errors, or
 // "no error" for a documented quiet answer), and a part of the message. A throwing call
-// must leave the backend holding exactly what it held before. The README's reference
-// section holds this same table: the last test case checks that it does, row for row
-// (`vmm_pmr_tests "[.bad_input_readme]"` prints the rows to paste).
+// must leave the backend holding exactly what it held before. docs/errors.md holds this
+// same table: the last test case checks that it does, row for row
+// (`vmm_pmr_tests "[.bad_input_table]"` prints the rows to paste).
 #include <catch2/catch_test_macros.hpp>
 #include <catch2/generators/catch_generators.hpp>
 #include <catch2/generators/catch_generators_range.hpp>
@@ -145,7 +145,7 @@ struct bad_input {
   std::function<bool(scene&)> make_call;
 };
 
-std::string readme_row(const bad_input& row) {
+std::string documented_row(const bad_input& row) {
   return "| `" + row.call + "` | " + to_string(row.expected) + " | " + row.message + " |";
 }
 
@@ -641,18 +641,18 @@ TEST_CASE("every public entry point answers bad input with its documented error"
   DYNAMIC_SECTION(row.call) { check_row(row); }
 }
 
-TEST_CASE("the README's bad-input table is this test's table", "[bad_input]") {
-  std::ifstream readme(std::string(VMM_PMR_TEST_SOURCE_DIR) + "/../README.md");
-  REQUIRE(readme);
+TEST_CASE("the bad-input table in docs/errors.md is this test's table", "[bad_input]") {
+  std::ifstream errors_doc(std::string(VMM_PMR_TEST_SOURCE_DIR) + "/../docs/errors.md");
+  REQUIRE(errors_doc);
   std::set<std::string> documented;
   bool inside = false;
-  for (std::string line; std::getline(readme, line);) {
+  for (std::string line; std::getline(errors_doc, line);) {
     if (line.find("<!-- bad-input table begin") != std::string::npos) inside = true;
     if (line.find("<!-- bad-input table end") != std::string::npos) inside = false;
     if (inside && line.rfind("| `", 0) == 0) documented.insert(line);
   }
   std::set<std::string> tested;
-  for (const bad_input& row : bad_input_table()) tested.insert(readme_row(row));
+  for (const bad_input& row : bad_input_table()) tested.insert(documented_row(row));
   for (const std::string& row : tested) {
     CAPTURE(row);
     CHECK(documented.count(row) == 1);
@@ -663,6 +663,6 @@ TEST_CASE("the README's bad-input table is this test's table", "[bad_input]") {
   }
 }
 
-TEST_CASE("print the bad-input table for the README", "[.bad_input_readme]") {
-  for (const bad_input& row : bad_input_table()) std::printf("%s\n", readme_row(row).c_str());
+TEST_CASE("print the bad-input table for docs/errors.md", "[.bad_input_table]") {
+  for (const bad_input& row : bad_input_table()) std::printf("%s\n", documented_row(row).c_str());
 }

@@ -1,6 +1,6 @@
 // The libFuzzer target for the IPC receive path (message_receive_fuzzer.hpp); a
 // violated invariant aborts, so libFuzzer saves the input. Build and run: scripts/fuzz
-// (README "Fuzzing").
+// (docs/testing.md, "Fuzzing").
 #include <cstdio>
 #include <cstdlib>
 #include <span>

@@ -1,6 +1,6 @@
 // The libFuzzer target: each input is a program of operations on the library
 // (operation_fuzzer.hpp); a violated invariant aborts, so libFuzzer saves the input.
-// Build and run: scripts/fuzz (README "Fuzzing").
+// Build and run: scripts/fuzz (docs/testing.md, "Fuzzing").
 #include <cstdio>
 #include <cstdlib>
 #include <span>

@@ -1,6 +1,6 @@
 // Standard pmr containers on vmm_resource: over the host backend, and over host-location
 // VMM memory on the GPU (which the host CPU may dereference, and kernels read and write).
-// And the two facts behind the README's "Pitfalls of pmr with device memory": the
+// And the two facts behind "Pitfalls of pmr with device memory" in docs/interop.md: the
 // standard monotonic and pool resources write their bookkeeping into the upstream memory
 // (so they belong over host-accessible memory only), while stream_ordered_resource keeps
 // its bookkeeping off the memory it hands out.

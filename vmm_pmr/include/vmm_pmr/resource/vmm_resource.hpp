@@ -6,7 +6,7 @@
 // allocation is owned by the process-wide mapping_registry until it is deallocated
 // or the resource is destroyed, which frees what is left and reports it as a leak.
 //
-// Policies, all documented in the README:
+// Policies, all documented in docs/errors.md:
 //   - allocate(0) makes no driver call and returns a non-null pointer that must not be
 //     dereferenced (std::pmr forbids nullptr); deallocate(that pointer, 0) is a no-op.
 //   - allocate() rolls back completely on failure: out_of_memory (a std::bad_alloc)
@@ -22,7 +22,7 @@
 //     set_access and access() call it under the registry's shared lock, so the
 //     allocation they work on cannot be freed meanwhile.
 //
-// Sharing across processes (README "Sharing memory between processes"):
+// Sharing across processes (docs/ipc.md):
 //   - export_allocation(p) gives one shareable handle per chunk of the allocation that
 //     starts at p, plus a descriptor; send_allocation (ipc_channel.hpp) carries both
 //     over a Unix socket. It needs vmm_options::shareable; fabric is preferred only on
@@ -45,7 +45,7 @@
 // none for devices and access_grant::host_cpu, one driver call per contiguous range;
 // devices not named keep their access. access(p, device) asks the driver.
 //
-// Growth without copying (what device_buffer builds on; README "Buffers"):
+// Growth without copying (what device_buffer builds on; docs/buffers.md):
 //   - grow(p, bytes, new_bytes) maps new physical memory, rounded up to the granularity,
 //     right behind the allocation's last chunk: inside its reservation when there is room
 //     (allocate_with_address_space reserves ahead: the only way the pointer is sure to

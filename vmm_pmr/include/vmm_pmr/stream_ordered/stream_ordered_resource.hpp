@@ -26,7 +26,7 @@
 //     allocation; the lock is held only around bookkeeping, never around growth.
 //   - Every mapped chunk is registered in mapping_registry::global() with this resource
 //     as its owner, so interior-pointer lookups find the resource for its blocks.
-//   - Bad input is handled like vmm_resource's (README): allocate(0) returns a non-null
+//   - Bad input is handled like vmm_resource's (docs/errors.md): allocate(0) returns a non-null
 //     pointer that must not be dereferenced; a bad alignment is invalid_argument; a size
 //     that cannot be served is out_of_memory with the request and the statistics;
 //     deallocate() never throws, and reports foreign, interior, double and wrong-size
