@@ -27,6 +27,7 @@
 #include "reports/report_files.hpp"
 #include "reports/report_table.hpp"
 #include "suites/suite.hpp"
+#include "vmm_pmr/resource/detail/resolved_options.hpp"
 #include "vmm_pmr/resource/vmm_options.hpp"
 
 namespace {
@@ -98,7 +99,8 @@ int run(const bench_options& options) {
   std::size_t granularity = 0;
   try {
     choice = choose_backend(options.backend, options.host_granularity);
-    granularity = vmm_pmr::resolve_options(vmm_pmr::vmm_options{}, *choice.vmm_backend).granularity;
+    granularity =
+        vmm_pmr::detail::resolve_options(vmm_pmr::vmm_options{}, *choice.vmm_backend).granularity;
   } catch (const std::exception& failure) {
     fmt::print(stderr, "vmm_pmr_bench: {}\n", failure.what());
     return exit_failure;

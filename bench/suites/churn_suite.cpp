@@ -321,7 +321,7 @@ suite_result run_churn_suite(suite_context& context) {
   std::vector<std::uint64_t> pooled_mappings;
   std::vector<std::uint64_t> bounded_mappings;
   vmm_resource resource(context.vmm_backend);
-  raw_sequence raw(driver, resolve_options(vmm_options{}, driver));
+  raw_sequence raw(driver, detail::resolve_options(vmm_options{}, driver));
 
   suite_result result;
   result.suite = "churn";

@@ -100,7 +100,7 @@ std::vector<std::size_t> equal_chunks(std::size_t chunk, std::size_t final_size)
 }
 
 // The raw floor: reserve once, map `chunks` behind each other, grant access per chunk.
-timed_method raw_chunked_growth(backend& driver, const resolved_options& options,
+timed_method raw_chunked_growth(backend& driver, const detail::resolved_options& options,
                                 std::size_t final_size, std::vector<std::size_t> chunks,
                                 std::shared_ptr<growth_accounting> accounting) {
   return
@@ -358,7 +358,7 @@ suite_result run_growth_suite(suite_context& context) {
   const growth_settings& settings = context.settings.growth;
   backend& driver = *context.vmm_backend;
   vmm_resource resource(context.vmm_backend);
-  const resolved_options options = resolve_options(vmm_options{}, driver);
+  const detail::resolved_options options = detail::resolve_options(vmm_options{}, driver);
   const std::size_t granularity = options.granularity;
   const std::size_t initial = *round_up(settings.initial_size, granularity);
   const std::size_t final_size = std::max(*round_up(settings.final_size, granularity), initial);

@@ -220,7 +220,7 @@ suite_result run_latency_suite(suite_context& context) {
   if (context.runtime_baselines) gpu_stream = std::make_shared<cudart::stream>();
 #endif
   vmm_resource resource(context.vmm_backend);
-  raw_sequence raw(driver, resolve_options(vmm_options{}, driver));
+  raw_sequence raw(driver, detail::resolve_options(vmm_options{}, driver));
   stream_ordered_resource hot(context.vmm_backend);
   stream_view hot_stream;
   // A pair on the GPU is complete once its stream has caught up, as for cudaMallocAsync.

@@ -7,7 +7,7 @@
 
 namespace vmm_pmr::bench {
 
-raw_sequence::raw_sequence(backend& driver, resolved_options options)
+raw_sequence::raw_sequence(backend& driver, detail::resolved_options options)
     : driver_(driver), options_(std::move(options)) {}
 
 std::size_t raw_sequence::rounded(std::size_t bytes) const {

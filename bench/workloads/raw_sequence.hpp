@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include "vmm_pmr/backend/backend.hpp"
+#include "vmm_pmr/resource/detail/resolved_options.hpp"
 #include "vmm_pmr/resource/vmm_options.hpp"
 
 namespace vmm_pmr::bench {
@@ -22,8 +23,8 @@ struct raw_allocation {
 
 class raw_sequence {
  public:
-  // `options` as vmm_resource resolves them (resolve_options(vmm_options{}, backend)).
-  raw_sequence(backend& driver, resolved_options options);
+  // `options` as vmm_resource resolves them (detail::resolve_options(vmm_options{}, backend)).
+  raw_sequence(backend& driver, detail::resolved_options options);
 
   std::size_t granularity() const noexcept { return options_.granularity; }
   // `bytes` rounded up to the granularity, as vmm_resource rounds it.
@@ -34,7 +35,7 @@ class raw_sequence {
 
  private:
   backend& driver_;
-  resolved_options options_;
+  detail::resolved_options options_;
 };
 
 }  // namespace vmm_pmr::bench

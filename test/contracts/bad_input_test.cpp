@@ -32,7 +32,7 @@
 #include "vmm_pmr/core/byte_size.hpp"
 #include "vmm_pmr/core/error.hpp"
 #include "vmm_pmr/ipc/ipc_channel.hpp"
-#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/ipc/exported_allocation.hpp"
 #include "vmm_pmr/registry/mapping_registry.hpp"
 #include "vmm_pmr/resource/current_resource.hpp"
 #include "vmm_pmr/resource/vmm_resource.hpp"
@@ -435,7 +435,7 @@ std::vector<bad_input> bad_input_table() {
          return true;
        }},
       {"stream_ordered_resource::deallocate(p + 1, n, stream)", o::reported,
-       "pointer is inside a live block",
+       "pointer is inside an allocation",
        [](scene& s) {
          s.pool->deallocate(static_cast<char*>(s.block) + 1, 1000, stream_a);
          return s.pool->stats().live_count == 1;

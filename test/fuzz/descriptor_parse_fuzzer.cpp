@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "vmm_pmr/core/error.hpp"
-#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/ipc/shared_allocation_descriptor.hpp"
 
 namespace vmm_pmr::fuzz {
 namespace {

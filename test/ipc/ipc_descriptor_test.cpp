@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "vmm_pmr/core/error.hpp"
-#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/ipc/shared_allocation_descriptor.hpp"
 
 using Catch::Matchers::ContainsSubstring;
 using Catch::Matchers::MessageMatches;

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "support/backends_under_test.hpp"
@@ -21,7 +22,9 @@
 #include "vmm_pmr/backend/forwarding_backend.hpp"
 #include "vmm_pmr/core/error.hpp"
 #include "vmm_pmr/handles/physical_memory.hpp"
+#include "vmm_pmr/registry/mapping_registry.hpp"
 #include "vmm_pmr/resource/vmm_resource.hpp"
+#include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 
@@ -205,7 +208,8 @@ BACKEND_TEST_CASE("export refuses a pointer that is not the start of one of its 
                                       ContainsSubstring("unknown pointer")));
   CHECK_THROWS_MATCHES(exporter.export_allocation(static_cast<char*>(mine) + 4096),
                        vmm_pmr::invalid_argument,
-                       MessageMatches(ContainsSubstring("interior pointer, 4096 B into")));
+                       MessageMatches(ContainsSubstring("interior pointer") &&
+                                      ContainsSubstring("(4096 B into allocation")));
   CHECK_THROWS_MATCHES(exporter.export_allocation(theirs), vmm_pmr::invalid_argument,
                        MessageMatches(ContainsSubstring("belongs to another resource")));
   exporter.deallocate(mine, two_mib);
@@ -531,6 +535,40 @@ TEST_CASE("fabric alone, refused by the driver, is unsupported_error at construc
   vmm_pmr::vmm_options fabric_only;
   fabric_only.shareable = handle_types::fabric;
   CHECK_THROWS_MATCHES(vmm_pmr::vmm_resource(claiming, fabric_only), vmm_pmr::unsupported_error,
+                       MessageMatches(ContainsSubstring("shareable fabric") &&
+                                      ContainsSubstring("CUDA_ERROR_NOT_PERMITTED")));
+}
+
+TEST_CASE(
+    "a stream_ordered_resource asked for posix_fd|fabric maps posix_fd chunks when the driver "
+    "refuses fabric memory",
+    "[ipc][fabric][stream_ordered]") {
+  auto claiming = std::make_shared<fabric_claiming_backend>(vmm_pmr::test::make_test_host_backend(),
+                                                            /*refuses_fabric_memory=*/true);
+  vmm_pmr::stream_ordered_options options;
+  options.reservation_size = std::size_t{1} << 30;
+  options.memory.shareable = handle_types::posix_fd | handle_types::fabric;
+  vmm_pmr::stream_ordered_resource pool(claiming, options);
+  void* block = pool.allocate(100, vmm_pmr::stream_view{});
+  const std::optional<vmm_pmr::allocation_info> chunk =
+      vmm_pmr::mapping_registry::global().find(block);
+  REQUIRE(chunk);
+  REQUIRE_FALSE(chunk->chunks.empty());
+  CHECK(claiming->properties_of(chunk->chunks.front().handle).shareable == handle_types::posix_fd);
+  pool.deallocate(block, 100, vmm_pmr::stream_view{});
+}
+
+TEST_CASE(
+    "a stream_ordered_resource asked for fabric alone, refused by the driver, is "
+    "unsupported_error at construction",
+    "[ipc][fabric][stream_ordered]") {
+  auto claiming = std::make_shared<fabric_claiming_backend>(vmm_pmr::test::make_test_host_backend(),
+                                                            /*refuses_fabric_memory=*/true);
+  vmm_pmr::stream_ordered_options options;
+  options.reservation_size = std::size_t{1} << 30;
+  options.memory.shareable = handle_types::fabric;
+  CHECK_THROWS_MATCHES(vmm_pmr::stream_ordered_resource(claiming, options),
+                       vmm_pmr::unsupported_error,
                        MessageMatches(ContainsSubstring("shareable fabric") &&
                                       ContainsSubstring("CUDA_ERROR_NOT_PERMITTED")));
 }

@@ -31,20 +31,20 @@
 
 // Prints removal statuses by name in failure messages.
 template <>
-struct Catch::StringMaker<vmm_pmr::removal_status> {
-  static std::string convert(vmm_pmr::removal_status status) {
+struct Catch::StringMaker<vmm_pmr::detail::removal_status> {
+  static std::string convert(vmm_pmr::detail::removal_status status) {
     switch (status) {
-      case vmm_pmr::removal_status::removed:
+      case vmm_pmr::detail::removal_status::removed:
         return "removed";
-      case vmm_pmr::removal_status::unknown_pointer:
+      case vmm_pmr::detail::removal_status::unknown_pointer:
         return "unknown_pointer";
-      case vmm_pmr::removal_status::double_free:
+      case vmm_pmr::detail::removal_status::double_free:
         return "double_free";
-      case vmm_pmr::removal_status::wrong_owner:
+      case vmm_pmr::detail::removal_status::wrong_owner:
         return "wrong_owner";
-      case vmm_pmr::removal_status::interior_pointer:
+      case vmm_pmr::detail::removal_status::interior_pointer:
         return "interior_pointer";
-      case vmm_pmr::removal_status::wrong_size:
+      case vmm_pmr::detail::removal_status::wrong_size:
         return "wrong_size";
     }
     return "removal_status(" + std::to_string(static_cast<int>(status)) + ")";
@@ -54,6 +54,7 @@ struct Catch::StringMaker<vmm_pmr::removal_status> {
 namespace {
 
 using namespace vmm_pmr;
+using namespace vmm_pmr::detail;
 using vmm_pmr::test::make_test_host_backend;
 using vmm_pmr::test::two_mib;
 

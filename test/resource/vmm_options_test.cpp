@@ -13,6 +13,7 @@
 #include "vmm_pmr/backend/forwarding_backend.hpp"
 #include "vmm_pmr/core/error.hpp"
 #include "vmm_pmr/formatters.hpp"
+#include "vmm_pmr/resource/detail/resolved_options.hpp"
 #include "vmm_pmr/resource/vmm_resource.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"
 
@@ -55,7 +56,7 @@ vmm_pmr::test::message_contains_all message_contains(const std::string& a, const
 
 TEST_CASE("default options mean read-write memory of device 0", "[vmm_options]") {
   auto host = vmm_pmr::test::make_test_host_backend();
-  const vmm_pmr::resolved_options resolved = vmm_pmr::resolve_options({}, *host);
+  const vmm_pmr::detail::resolved_options resolved = vmm_pmr::detail::resolve_options({}, *host);
   CHECK(resolved.properties.location == vmm_pmr::memory_location::on_device(0));
   REQUIRE(resolved.access.size() == 1);
   CHECK(resolved.access[0] == vmm_pmr::access_grant{0, vmm_pmr::access_mode::read_write});
@@ -129,7 +130,8 @@ TEST_CASE("host and host-NUMA locations need the device's support", "[vmm_option
 TEST_CASE("host memory is readable by the host CPU by default", "[vmm_options]") {
   vmm_pmr::vmm_options options;
   options.location = vmm_pmr::memory_location::on_host();
-  auto resolved = vmm_pmr::resolve_options(options, *vmm_pmr::test::make_test_host_backend());
+  auto resolved =
+      vmm_pmr::detail::resolve_options(options, *vmm_pmr::test::make_test_host_backend());
   CHECK(std::find(resolved.access.begin(), resolved.access.end(),
                   vmm_pmr::access_grant{vmm_pmr::access_grant::host_cpu,
                                         vmm_pmr::access_mode::read_write}) !=
@@ -169,18 +171,18 @@ TEST_CASE("access lists are checked: ordinals, duplicates, the host CPU", "[vmm_
   auto two_devices = host_with([](auto&) {}, 2);
   vmm_pmr::vmm_options options;
   options.access = {{1, vmm_pmr::access_mode::read}, {0, vmm_pmr::access_mode::read_write}};
-  auto resolved = vmm_pmr::resolve_options(options, *two_devices);
+  auto resolved = vmm_pmr::detail::resolve_options(options, *two_devices);
   CHECK(resolved.access.front().device == 0);  // sorted by device
 
   options.access = {{0, vmm_pmr::access_mode::read_write}, {0, vmm_pmr::access_mode::read}};
-  CHECK_THROWS_MATCHES(vmm_pmr::resolve_options(options, *two_devices), vmm_pmr::invalid_argument,
-                       message_contains("device 0", "more than once"));
+  CHECK_THROWS_MATCHES(vmm_pmr::detail::resolve_options(options, *two_devices),
+                       vmm_pmr::invalid_argument, message_contains("device 0", "more than once"));
   options.access = {{2, vmm_pmr::access_mode::read_write}};
-  CHECK_THROWS_MATCHES(vmm_pmr::resolve_options(options, *two_devices), vmm_pmr::invalid_argument,
-                       message_contains("device 2", "2 devices"));
+  CHECK_THROWS_MATCHES(vmm_pmr::detail::resolve_options(options, *two_devices),
+                       vmm_pmr::invalid_argument, message_contains("device 2", "2 devices"));
   options.access = {{vmm_pmr::access_grant::host_cpu, vmm_pmr::access_mode::read_write}};
-  CHECK_THROWS_MATCHES(vmm_pmr::resolve_options(options, *two_devices), vmm_pmr::invalid_argument,
-                       message_contains("host CPU", "device 0"));
+  CHECK_THROWS_MATCHES(vmm_pmr::detail::resolve_options(options, *two_devices),
+                       vmm_pmr::invalid_argument, message_contains("host CPU", "device 0"));
 }
 
 TEST_CASE("an explicit granularity must be a multiple of the minimum", "[vmm_options]") {

@@ -14,6 +14,7 @@
 #include "support/resource_fixtures.hpp"
 #include "vmm_pmr/core/error.hpp"
 #include "vmm_pmr/formatters.hpp"
+#include "vmm_pmr/registry/mapping_registry.hpp"
 #include "vmm_pmr/resource/vmm_resource.hpp"
 #include "vmm_pmr/testing/counting_backend.hpp"
 #include "vmm_pmr/testing/fault_injecting_backend.hpp"

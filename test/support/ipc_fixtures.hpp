@@ -14,7 +14,7 @@
 #include "ipc/peer/ipc_peer_protocol.hpp"
 #include "vmm_pmr/backend/backend.hpp"
 #include "vmm_pmr/handles/vmm_allocation.hpp"
-#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/ipc/exported_allocation.hpp"
 #include "vmm_pmr/resource/vmm_options.hpp"
 
 namespace vmm_pmr::test {

@@ -23,7 +23,7 @@ namespace {
 
 // The CUDA backend copies between any addresses under unified addressing; without a
 // driver there is only host memory, and memmove does.
-backend* copy_engine_for_foreign_memory() {
+backend* backend_for_foreign_memory() {
   if (!cuda_available().available) return nullptr;
   return cuda_backend().get();
 }
@@ -78,7 +78,7 @@ device_buffer::device_buffer(const device_buffer& other, stream_view stream,
   data_ = allocate(capacity);
   try {
     // The engine that can reach both sides: a CUDA backend wins over the host backend.
-    backend* engine = copy_engine_ != nullptr ? copy_engine_ : other.copy_engine_;
+    backend* engine = backend_ != nullptr ? backend_ : other.backend_;
     if (engine != nullptr) {
       engine->copy_on_stream(reinterpret_cast<address>(data_),
                              reinterpret_cast<address>(other.data_), other.size_, stream_);
@@ -101,7 +101,7 @@ device_buffer::device_buffer(device_buffer&& other) noexcept
       resource_(std::exchange(other.resource_, nullptr)),
       vmm_(std::exchange(other.vmm_, nullptr)),
       stream_ordered_(std::exchange(other.stream_ordered_, nullptr)),
-      copy_engine_(std::exchange(other.copy_engine_, nullptr)),
+      backend_(std::exchange(other.backend_, nullptr)),
       address_space_(std::exchange(other.address_space_, 0)) {}
 
 device_buffer& device_buffer::operator=(device_buffer&& other) noexcept {
@@ -114,7 +114,7 @@ device_buffer& device_buffer::operator=(device_buffer&& other) noexcept {
     resource_ = std::exchange(other.resource_, nullptr);
     vmm_ = std::exchange(other.vmm_, nullptr);
     stream_ordered_ = std::exchange(other.stream_ordered_, nullptr);
-    copy_engine_ = std::exchange(other.copy_engine_, nullptr);
+    backend_ = std::exchange(other.backend_, nullptr);
     address_space_ = std::exchange(other.address_space_, 0);
   }
   return *this;
@@ -126,16 +126,16 @@ void device_buffer::adopt_resource(std::pmr::memory_resource* resource) {
   resource_ = resource;
   if (auto* vmm = dynamic_cast<vmm_resource*>(resource)) {
     vmm_ = vmm;
-    copy_engine_ = &vmm->driver();
+    backend_ = &vmm->driver();
   } else if (auto* ordered = dynamic_cast<stream_ordered_resource*>(resource)) {
     stream_ordered_ = ordered;
-    copy_engine_ = &ordered->driver();
+    backend_ = &ordered->driver();
   } else if (auto* view = dynamic_cast<stream_bound_resource*>(resource)) {
     // The view's memory, on the buffer's stream.
     stream_ordered_ = &view->resource();
-    copy_engine_ = &stream_ordered_->driver();
+    backend_ = &stream_ordered_->driver();
   } else {
-    copy_engine_ = copy_engine_for_foreign_memory();
+    backend_ = backend_for_foreign_memory();
   }
 }
 
@@ -204,15 +204,15 @@ void device_buffer::wait_before_free() const noexcept {
 }
 
 void device_buffer::synchronize(stream_view stream) const {
-  if (copy_engine_ != nullptr) copy_engine_->synchronize_stream(stream);
+  if (backend_ != nullptr) backend_->synchronize_stream(stream);
 }
 
 void device_buffer::copy_on_stream(void* destination, const void* source, std::size_t bytes,
                                    stream_view stream) const {
   if (bytes == 0) return;
-  if (copy_engine_ != nullptr) {
-    copy_engine_->copy_on_stream(reinterpret_cast<address>(destination),
-                                 reinterpret_cast<address>(source), bytes, stream);
+  if (backend_ != nullptr) {
+    backend_->copy_on_stream(reinterpret_cast<address>(destination),
+                             reinterpret_cast<address>(source), bytes, stream);
   } else {
     std::memmove(destination, source, bytes);
   }
@@ -226,7 +226,7 @@ void device_buffer::release() noexcept {
   resource_ = nullptr;
   vmm_ = nullptr;
   stream_ordered_ = nullptr;
-  copy_engine_ = nullptr;
+  backend_ = nullptr;
   address_space_ = 0;
 }
 

@@ -72,7 +72,7 @@ void mapping_registry::note_freed(owner_state& state, address base) {
 }
 
 address mapping_registry::add(const void* owner, vmm_allocation allocation,
-                              const allocation_description& description) {
+                              const detail::allocation_description& description) {
   const address base = allocation.base();
   entry e{std::move(allocation), {}};
   e.info.base = base;
@@ -94,9 +94,10 @@ address mapping_registry::add(const void* owner, vmm_allocation allocation,
   return base;
 }
 
-removal mapping_registry::remove(const void* owner, const void* pointer, std::size_t bytes) {
+detail::removal mapping_registry::remove(const void* owner, const void* pointer,
+                                         std::size_t bytes) {
   const auto at = reinterpret_cast<address>(pointer);
-  removal result;
+  detail::removal result;
   std::unique_lock lock(mutex_);
   // Live entries are checked first, so a base the driver has handed out again is
   // never mistaken for a double free.
@@ -106,17 +107,18 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
   if (holder == nullptr) {
     const bool freed_before = std::find(state->recently_freed.begin(), state->recently_freed.end(),
                                         at) != state->recently_freed.end();
-    result.status = freed_before ? removal_status::double_free : removal_status::unknown_pointer;
+    result.status = freed_before ? detail::removal_status::double_free
+                                 : detail::removal_status::unknown_pointer;
   } else if (holder->info.owner != owner) {
-    result.status = removal_status::wrong_owner;
+    result.status = detail::removal_status::wrong_owner;
   } else if (holder->info.base != at) {
-    result.status = removal_status::interior_pointer;
+    result.status = detail::removal_status::interior_pointer;
   } else if (holder->info.requested_bytes != bytes) {
-    result.status = removal_status::wrong_size;
+    result.status = detail::removal_status::wrong_size;
   } else {
-    result.status = removal_status::removed;
+    result.status = detail::removal_status::removed;
   }
-  if (result.status != removal_status::removed) {
+  if (result.status != detail::removal_status::removed) {
     if (holder != nullptr) result.found = describe(*holder);
     ++state->stats.deallocation_errors;
     ++totals_.deallocation_errors;
@@ -131,30 +133,31 @@ removal mapping_registry::remove(const void* owner, const void* pointer, std::si
   return result;
 }
 
-resize_outcome mapping_registry::resize(const void* owner, const void* pointer, std::size_t bytes,
-                                        const change_builder& build) {
+detail::resize_outcome mapping_registry::resize(const void* owner, const void* pointer,
+                                                std::size_t bytes,
+                                                const detail::change_builder& build) {
   const auto at = reinterpret_cast<address>(pointer);
-  resize_outcome outcome;
+  detail::resize_outcome outcome;
   // Declared before the locks: whatever the change holds is destroyed (driver calls)
   // only after they are released, even when applying it throws.
-  allocation_change change;
+  detail::allocation_change change;
   std::size_t chunks_before = 0;
   std::size_t mapped_before = 0;
   {
     std::shared_lock lock(mutex_);
     const entry* holder = entry_containing(at);
     if (holder == nullptr) {
-      outcome.status = resize_status::unknown_pointer;
+      outcome.status = detail::resize_status::unknown_pointer;
     } else if (holder->info.owner != owner) {
-      outcome.status = resize_status::wrong_owner;
+      outcome.status = detail::resize_status::wrong_owner;
     } else if (holder->info.base != at) {
-      outcome.status = resize_status::interior_pointer;
+      outcome.status = detail::resize_status::interior_pointer;
     } else if (holder->info.requested_bytes != bytes) {
-      outcome.status = resize_status::wrong_size;
+      outcome.status = detail::resize_status::wrong_size;
     } else {
-      outcome.status = resize_status::resized;
+      outcome.status = detail::resize_status::resized;
     }
-    if (outcome.status != resize_status::resized) {
+    if (outcome.status != detail::resize_status::resized) {
       if (holder != nullptr) outcome.found = describe(*holder);
       return outcome;
     }
@@ -171,18 +174,18 @@ resize_outcome mapping_registry::resize(const void* owner, const void* pointer, 
       it->second.info.requested_bytes != bytes ||
       it->second.allocation.chunks().size() != chunks_before ||
       it->second.info.mapped_bytes != mapped_before) {
-    outcome.status = resize_status::changed_meanwhile;
+    outcome.status = detail::resize_status::changed_meanwhile;
     outcome.leftover = std::move(change.pieces);
     return outcome;
   }
   entry& changed = it->second;
   switch (change.kind) {
-    case allocation_change_kind::none:
+    case detail::allocation_change_kind::none:
       break;
-    case allocation_change_kind::append:
+    case detail::allocation_change_kind::append:
       changed.allocation.append(std::move(change.pieces));
       break;
-    case allocation_change_kind::relocate: {
+    case detail::allocation_change_kind::relocate: {
       auto node = entries_.extract(it);
       outcome.leftover = node.mapped().allocation.relocate(std::move(change.pieces));
       node.key() = node.mapped().allocation.base();
@@ -190,7 +193,7 @@ resize_outcome mapping_registry::resize(const void* owner, const void* pointer, 
       it = entries_.insert(std::move(node)).position;
       break;
     }
-    case allocation_change_kind::split_tail:
+    case detail::allocation_change_kind::split_tail:
       outcome.leftover = changed.allocation.split_tail(change.chunks_kept);
       break;
   }

@@ -6,16 +6,16 @@
 
 #include <algorithm>
 
+#include "resource/device_label.hpp"
 #include "vmm_pmr/core/byte_size.hpp"
 #include "vmm_pmr/core/error.hpp"
+#include "vmm_pmr/resource/detail/resolved_options.hpp"
 #include "vmm_pmr/resource/vmm_options_formatter.hpp"
 
 namespace vmm_pmr {
 namespace {
 
-std::string device_label(const device_attributes& device) {
-  return fmt::format("device {} ({})", device.ordinal, device.name);
-}
+using detail::device_label;
 
 std::string supported_handle_types(const device_attributes& device) {
   std::vector<std::string> names{"none"};
@@ -140,7 +140,7 @@ std::size_t resolve_granularity(const granularity_choice& choice, const backend&
 
 }  // namespace
 
-resolved_options resolve_options(const vmm_options& options, const backend& owner) {
+detail::resolved_options detail::resolve_options(const vmm_options& options, const backend& owner) {
   check_ordinal(options.device, owner, "device");
   resolved_options resolved;
   resolved.device = owner.attributes(options.device);

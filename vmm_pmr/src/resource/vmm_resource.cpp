@@ -5,46 +5,38 @@
 
 #include <algorithm>
 #include <cstddef>
-#include <cstdio>
 #include <iterator>
 #include <limits>
 #include <string>
 
+#include "resource/device_label.hpp"
+#include "resource/pointer_fault.hpp"
+#include "resource/resource_probe.hpp"
+#include "resource/resource_reports.hpp"
 #include "resource/zero_size_pointer.hpp"
 #include "vmm_pmr/backend/cuda_backend.hpp"
 #include "vmm_pmr/core/byte_size.hpp"
 #include "vmm_pmr/core/error.hpp"
 #include "vmm_pmr/handles/physical_memory.hpp"
 #include "vmm_pmr/registry/allocation_stats_formatter.hpp"
+#include "vmm_pmr/registry/mapping_registry.hpp"
 #include "vmm_pmr/resource/vmm_options_formatter.hpp"
 
 namespace vmm_pmr {
 namespace {
 
-std::string device_label(const device_attributes& device) {
-  return fmt::format("device {} ({})", device.ordinal, device.name);
-}
+using detail::device_label;
 
-const char* describe(removal_status status) {
-  switch (status) {
-    case removal_status::removed:
-      return "removed";
-    case removal_status::unknown_pointer:
-      return "pointer was not allocated by this resource";
-    case removal_status::double_free:
-      return "double free: pointer was already deallocated";
-    case removal_status::wrong_owner:
-      return "pointer belongs to another resource";
-    case removal_status::interior_pointer:
-      return "pointer is inside an allocation, not its start";
-    case removal_status::wrong_size:
-      return "size differs from the allocation's; it stays live";
-  }
-  return "unknown";
-}
-
-void print_bad_deallocation(const deallocation_error& error) {
-  std::fprintf(stderr, "vmm_pmr: %s\n", error.message.c_str());
+// Runs a registry resize of `owner`'s allocation; invalid_argument naming `request` and
+// the fault when the pointer or size is wrong.
+detail::resize_outcome resize_own(mapping_registry& registry, const void* owner,
+                                  const std::string& request, void* pointer, std::size_t bytes,
+                                  const detail::change_builder& build) {
+  detail::resize_outcome outcome = registry.resize(owner, pointer, bytes, build);
+  if (outcome.status == detail::resize_status::resized) return outcome;
+  throw invalid_argument(request + ": " +
+                         detail::describe(detail::fault_of(outcome.status), pointer, bytes,
+                                          outcome.found ? &*outcome.found : nullptr));
 }
 
 }  // namespace
@@ -55,69 +47,16 @@ vmm_resource::vmm_resource(vmm_options options)
 vmm_resource::vmm_resource(std::shared_ptr<backend> backend, vmm_options options)
     : backend_(std::move(backend)),
       options_(std::move(options)),
-      resolved_(resolve_options(options_, *backend_)),
+      resolved_(detail::resolve_options(options_, *backend_)),
       registry_(mapping_registry::global()) {
-  if (!options_.on_bad_deallocation) options_.on_bad_deallocation = print_bad_deallocation;
-  if (!options_.on_leak) {
-    options_.on_leak = [label = device_label(resolved_.device)](const leak_report& report) {
-      std::fprintf(stderr,
-                   "vmm_pmr: vmm_resource on %s destroyed with %zu live allocation%s (%s); "
-                   "freed them\n",
-                   label.c_str(), report.leaked.size(), report.leaked.size() == 1 ? "" : "s",
-                   format_bytes(report.leaked_bytes).c_str());
-    };
-  }
-  probe_options();
+  detail::install_default_reports(options_, "vmm_resource", resolved_.device);
+  resolved_.properties = detail::probe_options(*backend_, options_, resolved_);
 }
 
 vmm_resource::~vmm_resource() {
   auto [allocations, report] = registry_.release_all(this);
   allocations.clear();  // unmap and release, outside the registry's lock
-  if (!report.leaked.empty()) {
-    try {
-      options_.on_leak(report);
-    } catch (...) {
-      // A throwing leak handler must not escape a destructor.
-    }
-  }
-}
-
-// Some refusals only the driver can tell (managed memory, compression that is
-// silently not granted, a location the attributes do not cover, fabric memory without
-// an IMEX channel): one granule made and released here turns them into a
-// construction-time error.
-void vmm_resource::probe_options() {
-  try {
-    probe(resolved_.properties);
-  } catch (const driver_error& failure) {
-    // Fabric handles need an IMEX channel that the device attribute does not reveal
-    // (driver 580: CUDA_ERROR_NOT_PERMITTED). Asked for posix_fd too, the resource
-    // carries on with posix_fd alone, as NCCL does; shareable() tells.
-    constexpr handle_types both = handle_types::posix_fd | handle_types::fabric;
-    if (contains(resolved_.properties.shareable, both)) {
-      physical_properties without_fabric = resolved_.properties;
-      without_fabric.shareable = handle_types::posix_fd;
-      try {
-        probe(without_fabric);
-        resolved_.properties = without_fabric;
-        return;
-      } catch (const driver_error&) {
-        // Not fabric's fault then: report the first refusal below.
-      }
-    }
-    throw unsupported_error(fmt::format("options [{}] refused by {}: {}", options_,
-                                        device_label(resolved_.device), failure.what()));
-  }
-}
-
-void vmm_resource::probe(const physical_properties& properties) const {
-  physical_memory granule(*backend_, resolved_.granularity, properties);
-  if (options_.compression == compression::required &&
-      !backend_->properties_of(granule.handle()).compressible) {
-    throw unsupported_error(
-        fmt::format("compression required: {} did not make a {} probe allocation compressible",
-                    device_label(resolved_.device), format_bytes(resolved_.granularity)));
-  }
+  if (!report.leaked.empty()) detail::report_leak(options_, report);
 }
 
 void* vmm_resource::do_allocate(std::size_t bytes, std::size_t alignment) {
@@ -204,35 +143,23 @@ void vmm_resource::rethrow_with_request(const std::string& request) const {
 
 void vmm_resource::do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) {
   if (bytes == 0 && pointer == detail::zero_size_pointer(alignment)) return;
-  removal outcome = registry_.remove(this, pointer, bytes);
-  if (outcome.status != removal_status::removed) {
-    report_bad_deallocation(pointer, bytes, alignment, outcome);
+  detail::removal outcome = registry_.remove(this, pointer, bytes);
+  if (outcome.status != detail::removal_status::removed) {
+    // Unknown to the registry: a zero-size pointer given another alignment than allocate's.
+    const bool zero_size_mismatch = bytes == 0 &&
+                                    outcome.status == detail::removal_status::unknown_pointer &&
+                                    detail::is_zero_size_pointer(pointer);
+    const std::string reason =
+        zero_size_mismatch ? detail::zero_size_alignment_mismatch(pointer, alignment)
+                           : detail::describe(detail::fault_of(outcome.status), pointer, bytes,
+                                              outcome.found ? &*outcome.found : nullptr);
+    detail::report_bad_deallocation(
+        options_,
+        {pointer, bytes,
+         fmt::format("vmm_resource on {}: deallocate({}, {}) ignored: {}",
+                     device_label(resolved_.device), pointer, format_bytes(bytes), reason)});
   }
   // outcome.allocation, if any, is unmapped and released here, outside the lock.
-}
-
-void vmm_resource::report_bad_deallocation(const void* pointer, std::size_t bytes,
-                                           std::size_t alignment, const removal& outcome) {
-  // Unknown to the registry: a zero-size pointer given another alignment than allocate's.
-  const bool zero_size_mismatch = bytes == 0 && outcome.status == removal_status::unknown_pointer &&
-                                  detail::is_zero_size_pointer(pointer);
-  const std::string reason = zero_size_mismatch
-                                 ? detail::zero_size_alignment_mismatch(pointer, alignment)
-                                 : describe(outcome.status);
-  std::string held;
-  if (outcome.found) {
-    held = fmt::format(" (allocation {:#x}, {}, #{})", outcome.found->base,
-                       format_bytes(outcome.found->requested_bytes), outcome.found->sequence);
-  }
-  deallocation_error error{
-      pointer, bytes,
-      fmt::format("vmm_resource on {}: deallocate({}, {}) ignored: {}{}",
-                  device_label(resolved_.device), pointer, format_bytes(bytes), reason, held)};
-  try {
-    options_.on_bad_deallocation(error);
-  } catch (...) {
-    // deallocate is noexcept in spirit: a throwing handler must not escape.
-  }
 }
 
 bool vmm_resource::do_is_equal(const std::pmr::memory_resource& other) const noexcept {
@@ -252,22 +179,17 @@ std::optional<allocation_info> vmm_resource::find(const void* pointer) const {
 void vmm_resource::with_own_allocation(
     const void* pointer, bool interior_allowed, std::string_view operation,
     const std::function<void(const allocation_info&)>& function) const {
-  const auto at = reinterpret_cast<address>(pointer);
   std::string problem;
   const bool live = registry_.with_allocation_containing(pointer, [&](const allocation_info& info) {
     if (info.owner != this) {
-      problem = fmt::format("it belongs to another resource (allocation {:#x}, {})", info.base,
-                            format_bytes(info.requested_bytes));
-    } else if (!interior_allowed && info.base != at) {
-      problem = fmt::format(
-          "it is an interior pointer, {} B into the allocation at {:#x}; pass "
-          "the allocation's start",
-          at - info.base, info.base);
+      problem = detail::describe(detail::pointer_fault::wrong_owner, pointer, 0, &info);
+    } else if (!interior_allowed && info.base != reinterpret_cast<address>(pointer)) {
+      problem = detail::describe(detail::pointer_fault::interior_pointer, pointer, 0, &info);
     } else {
       function(info);
     }
   });
-  if (!live) problem = "unknown pointer: no live allocation holds it";
+  if (!live) problem = detail::describe(detail::pointer_fault::unknown_pointer);
   if (!problem.empty()) {
     throw invalid_argument(fmt::format("vmm_resource::{}({}) on {}: {}", operation, pointer,
                                        device_label(resolved_.device), problem));
@@ -426,35 +348,6 @@ void* vmm_resource::import_allocation(const exported_allocation& shared) {
   }
 }
 
-resize_outcome vmm_resource::resize_own(const std::string& request, void* pointer,
-                                        std::size_t bytes, const change_builder& build) {
-  resize_outcome outcome = registry_.resize(this, pointer, bytes, build);
-  std::string problem;
-  const allocation_info* found = outcome.found ? &*outcome.found : nullptr;
-  switch (outcome.status) {
-    case resize_status::resized:
-      return outcome;
-    case resize_status::unknown_pointer:
-      problem = "unknown pointer: no live allocation holds it";
-      break;
-    case resize_status::wrong_owner:
-      problem = "it belongs to another resource";
-      break;
-    case resize_status::interior_pointer:
-      problem = fmt::format("it is an interior pointer, {} B into the allocation at {:#x}",
-                            reinterpret_cast<address>(pointer) - found->base, found->base);
-      break;
-    case resize_status::wrong_size:
-      problem = fmt::format("the allocation at {} is {} large, not {}", pointer,
-                            format_bytes(found->requested_bytes), format_bytes(bytes));
-      break;
-    case resize_status::changed_meanwhile:
-      problem = "another thread freed or resized the allocation meanwhile";
-      break;
-  }
-  throw invalid_argument(request + ": " + problem);
-}
-
 void* vmm_resource::grow(void* pointer, std::size_t bytes, std::size_t new_bytes,
                          stream_view stream, std::size_t address_space) {
   const std::string request =
@@ -475,15 +368,15 @@ void* vmm_resource::grow(void* pointer, std::size_t bytes, std::size_t new_bytes
                                     request, format_bytes(resolved_.granularity)));
   }
   try {
-    const resize_outcome outcome = resize_own(
-        request, pointer, bytes,
+    const detail::resize_outcome outcome = resize_own(
+        registry_, this, request, pointer, bytes,
         [&](const allocation_info& info, const vmm_allocation& allocation) {
           if (info.imported) {
             throw unsupported_error(request +
                                     ": the allocation was imported from another process; only "
                                     "the exporter's allocation can grow");
           }
-          allocation_change change;
+          detail::allocation_change change;
           change.requested_bytes = new_bytes;
           const std::size_t mapped = allocation.mapped_bytes();
           const std::size_t reserved = allocation.reserved_bytes();
@@ -496,7 +389,7 @@ void* vmm_resource::grow(void* pointer, std::size_t bytes, std::size_t new_bytes
           vmm_allocation extension = allocation.build_extension(
               *backend_, map_bytes, reserve_bytes, resolved_.properties, resolved_.access);
           if (!extension.empty()) {
-            change.kind = allocation_change_kind::append;
+            change.kind = detail::allocation_change_kind::append;
             change.pieces = std::move(extension);
             return change;
           }
@@ -506,7 +399,7 @@ void* vmm_resource::grow(void* pointer, std::size_t bytes, std::size_t new_bytes
           if (relocated <= std::numeric_limits<std::size_t>::max() / 2) relocated *= 2;
           relocated = std::max(relocated, reserved);
           const std::size_t alignment = std::max(info.alignment, resolved_.reservation_alignment);
-          change.kind = allocation_change_kind::relocate;
+          change.kind = detail::allocation_change_kind::relocate;
           change.pieces = allocation.build_relocation(*backend_, map_bytes, relocated, alignment,
                                                       resolved_.properties, resolved_.access);
           // Kernels on the stream may still use the old addresses, which go next.
@@ -537,25 +430,26 @@ std::size_t vmm_resource::shrink(void* pointer, std::size_t bytes, std::size_t n
   const std::size_t kept_bytes = *round_up(new_bytes, resolved_.granularity);  // <= bytes
   std::size_t released = 0;
   try {
-    const resize_outcome outcome = resize_own(
-        request, pointer, bytes, [&](const allocation_info&, const vmm_allocation& allocation) {
-          allocation_change change;
-          change.requested_bytes = new_bytes;
-          std::size_t kept = 0;
-          std::size_t chunks_kept = 0;
-          for (const mapped_chunk& chunk : allocation.chunks()) {
-            if (kept >= kept_bytes) break;
-            kept += chunk.map.size();
-            ++chunks_kept;
-          }
-          if (chunks_kept == allocation.chunks().size()) return change;
-          change.kind = allocation_change_kind::split_tail;
-          change.chunks_kept = chunks_kept;
-          released = allocation.mapped_bytes() - kept;
-          // Kernels on the stream may still use the tail, which is unmapped next.
-          backend_->synchronize_stream(stream);
-          return change;
-        });
+    const detail::resize_outcome outcome =
+        resize_own(registry_, this, request, pointer, bytes,
+                   [&](const allocation_info&, const vmm_allocation& allocation) {
+                     detail::allocation_change change;
+                     change.requested_bytes = new_bytes;
+                     std::size_t kept = 0;
+                     std::size_t chunks_kept = 0;
+                     for (const mapped_chunk& chunk : allocation.chunks()) {
+                       if (kept >= kept_bytes) break;
+                       kept += chunk.map.size();
+                       ++chunks_kept;
+                     }
+                     if (chunks_kept == allocation.chunks().size()) return change;
+                     change.kind = detail::allocation_change_kind::split_tail;
+                     change.chunks_kept = chunks_kept;
+                     released = allocation.mapped_bytes() - kept;
+                     // Kernels on the stream may still use the tail, which is unmapped next.
+                     backend_->synchronize_stream(stream);
+                     return change;
+                   });
     // outcome.leftover (the tail) is unmapped and released here, outside the lock.
   } catch (const driver_error&) {
     rethrow_with_request(request);

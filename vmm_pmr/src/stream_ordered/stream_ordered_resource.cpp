@@ -6,11 +6,14 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstdio>
 #include <limits>
 #include <string>
 #include <utility>
 
+#include "resource/device_label.hpp"
+#include "resource/pointer_fault.hpp"
+#include "resource/resource_probe.hpp"
+#include "resource/resource_reports.hpp"
 #include "resource/zero_size_pointer.hpp"
 #include "stream_ordered/pool/size_classes.hpp"
 #include "stream_ordered/pool/stream_ordered_pool.hpp"
@@ -31,9 +34,7 @@ constexpr std::size_t gib = std::size_t{1} << 30;
 constexpr std::size_t default_min_chunk = 2 * mib;
 constexpr std::size_t default_max_chunk = gib;
 
-std::string device_label(const device_attributes& device) {
-  return fmt::format("device {} ({})", device.ordinal, device.name);
-}
+using detail::device_label;
 
 std::size_t rounded_option(std::size_t value, std::size_t granularity, const char* name) {
   const std::optional<std::size_t> rounded = round_up(value, granularity);
@@ -74,8 +75,8 @@ std::size_t default_reservation(const device_attributes& device) {
   return std::max(gib, round_up(twice, gib).value_or(SIZE_MAX / gib * gib));
 }
 
-detail::pool_settings settle_pool_settings(const stream_ordered_options& options,
-                                           const resolved_options& resolved) {
+detail::pool_settings resolve_pool_settings(const stream_ordered_options& options,
+                                            const detail::resolved_options& resolved) {
   const std::size_t granularity = resolved.granularity;
   detail::pool_settings settings;
   settings.properties = resolved.properties;
@@ -117,30 +118,23 @@ detail::pool_settings settle_pool_settings(const stream_ordered_options& options
   return settings;
 }
 
-const char* describe(detail::bad_free problem) {
+detail::pointer_fault fault_of(detail::bad_free problem) noexcept {
   switch (problem) {
-    case detail::bad_free::none:
-      return "no problem";
-    case detail::bad_free::unknown_pointer:
-      return "pointer was not allocated by this resource";
     case detail::bad_free::double_free:
-      return "double free: the block is already free";
+      return detail::pointer_fault::double_free;
     case detail::bad_free::interior_pointer:
-      return "pointer is inside a live block, not its start";
+      return detail::pointer_fault::interior_pointer;
     case detail::bad_free::inside_free_block:
-      return "pointer is inside free memory: a double free (of a block since merged with its "
-             "free neighbours) or a stale pointer";
+      return detail::pointer_fault::inside_free_block;
     case detail::bad_free::unmapped_pointer:
-      return "pointer is in this resource's reservation where nothing is mapped: a stale "
-             "pointer (its chunk was released)";
+      return detail::pointer_fault::unmapped_pointer;
     case detail::bad_free::wrong_size:
-      return "size differs from the allocation's; it stays live";
+      return detail::pointer_fault::wrong_size;
+    case detail::bad_free::none:
+    case detail::bad_free::unknown_pointer:
+      break;
   }
-  return "unknown";
-}
-
-void print_bad_deallocation(const deallocation_error& error) {
-  std::fprintf(stderr, "vmm_pmr: %s\n", error.message.c_str());
+  return detail::pointer_fault::unknown_pointer;
 }
 
 }  // namespace
@@ -152,34 +146,13 @@ stream_ordered_resource::stream_ordered_resource(std::shared_ptr<backend> backen
                                                  stream_ordered_options options)
     : backend_(std::move(backend)),
       options_(std::move(options)),
-      resolved_(resolve_options(options_.memory, *backend_)) {
-  vmm_options& memory = options_.memory;
-  if (!memory.on_bad_deallocation) memory.on_bad_deallocation = print_bad_deallocation;
-  if (!memory.on_leak) {
-    memory.on_leak = [label = device_label(resolved_.device)](const leak_report& report) {
-      std::fprintf(stderr,
-                   "vmm_pmr: stream_ordered_resource on %s destroyed with %zu live allocation%s "
-                   "(%s); freed them\n",
-                   label.c_str(), report.leaked.size(), report.leaked.size() == 1 ? "" : "s",
-                   format_bytes(report.leaked_bytes).c_str());
-    };
-  }
-  detail::pool_settings settings = settle_pool_settings(options_, resolved_);
-
+      resolved_(detail::resolve_options(options_.memory, *backend_)) {
+  detail::install_default_reports(options_.memory, "stream_ordered_resource", resolved_.device);
+  detail::pool_settings settings = resolve_pool_settings(options_, resolved_);
   // Refusals only the driver can tell fail here, as for vmm_resource, not at the first
-  // allocation of a workload.
-  try {
-    physical_memory probe(*backend_, resolved_.granularity, resolved_.properties);
-    if (memory.compression == compression::required &&
-        !backend_->properties_of(probe.handle()).compressible) {
-      throw unsupported_error(
-          fmt::format("compression required: {} did not make a {} probe allocation compressible",
-                      device_label(resolved_.device), format_bytes(resolved_.granularity)));
-    }
-  } catch (const driver_error& failure) {
-    throw unsupported_error(fmt::format("options [{}] refused by {}: {}", memory,
-                                        device_label(resolved_.device), failure.what()));
-  }
+  // allocation of a workload; a refused fabric falls back to posix_fd the same way.
+  resolved_.properties = detail::probe_options(*backend_, options_.memory, resolved_);
+  settings.properties = resolved_.properties;
   pool_ = std::make_unique<detail::stream_ordered_pool>(*backend_, mapping_registry::global(), this,
                                                         std::move(settings));
 }
@@ -206,11 +179,7 @@ stream_ordered_resource::~stream_ordered_resource() {
     report.leaked.push_back(std::move(info));
     report.leaked_bytes += block.requested;
   }
-  try {
-    options_.memory.on_leak(report);
-  } catch (...) {
-    // A throwing leak handler must not escape a destructor.
-  }
+  detail::report_leak(options_.memory, report);
 }
 
 void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
@@ -254,15 +223,21 @@ void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, strea
   const detail::free_outcome outcome = pool_->deallocate(pointer, bytes, stream);
   if (outcome.problem == detail::bad_free::none) return;
 
-  std::string reason = describe(outcome.problem);
   try {
+    detail::pointer_fault fault = fault_of(outcome.problem);
+    std::optional<allocation_info> holder;
+    std::string reason;
     if (outcome.problem == detail::bad_free::unknown_pointer) {
-      const std::optional<allocation_info> holder = mapping_registry::global().find(pointer);
+      holder = mapping_registry::global().find(pointer);
       if (holder && holder->owner != this) {
-        reason = "pointer belongs to another resource";
+        fault = detail::pointer_fault::wrong_owner;
       } else if (bytes == 0 && detail::is_zero_size_pointer(pointer)) {
         reason = detail::zero_size_alignment_mismatch(pointer, alignment);
       }
+    }
+    if (reason.empty()) {
+      reason = detail::describe(fault, pointer, bytes,
+                                fault == detail::pointer_fault::wrong_owner ? &*holder : nullptr);
     }
     std::string held;
     if (outcome.block_base != 0) {
@@ -271,14 +246,14 @@ void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, strea
                                format_bytes(outcome.block_requested))
                  : fmt::format(" (free block {:#x})", outcome.block_base);
     }
-    const deallocation_error error{
-        pointer, bytes,
-        fmt::format("stream_ordered_resource on {}: deallocate({}, {}, {}) ignored: {}{}",
-                    device_label(resolved_.device), pointer, format_bytes(bytes), to_string(stream),
-                    reason, held)};
-    options_.memory.on_bad_deallocation(error);
+    detail::report_bad_deallocation(
+        options_.memory,
+        {pointer, bytes,
+         fmt::format("stream_ordered_resource on {}: deallocate({}, {}, {}) ignored: {}{}",
+                     device_label(resolved_.device), pointer, format_bytes(bytes),
+                     to_string(stream), reason, held)});
   } catch (...) {
-    // deallocate is noexcept: a failing report (or handler) must not escape.
+    // deallocate is noexcept: a failing report must not escape.
   }
 }
 

@@ -30,6 +30,9 @@
 #include <span>
 #include <string>
 
+#include "vmm_pmr/core/access_grant.hpp"
+#include "vmm_pmr/core/allocation_type.hpp"
+#include "vmm_pmr/core/handle_types.hpp"
 #include "vmm_pmr/core/memory_location.hpp"
 #include "vmm_pmr/core/stream_view.hpp"
 

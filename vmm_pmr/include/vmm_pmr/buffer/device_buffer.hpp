@@ -144,7 +144,7 @@ class device_buffer {
   stream_ordered_resource* stream_ordered_ = nullptr;
   // Copies, waits: the resource's backend, the CUDA backend for other resources, or null
   // (memmove; no waits) without a driver.
-  backend* copy_engine_ = nullptr;
+  backend* backend_ = nullptr;
   std::size_t address_space_ = 0;
 };
 

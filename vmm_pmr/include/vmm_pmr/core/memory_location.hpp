@@ -1,13 +1,11 @@
-// Where physical memory lives and who may access a mapping.
+// Where physical memory lives: a device, pinned host memory, or a host NUMA node.
 //
-// These are the backend-neutral spellings of CUmemLocation, CUmemAccess_flags and
-// CUmemAllocationHandleType. Public headers never include cuda.h, so code that only
-// includes vmm_pmr builds without the CUDA toolkit.
+// The backend-neutral spelling of CUmemLocation. Public headers never include cuda.h, so
+// code that only includes vmm_pmr builds without the CUDA toolkit.
 #pragma once
 
 #include <cstdint>
 #include <string>
-#include <vector>
 
 namespace vmm_pmr {
 
@@ -36,46 +34,7 @@ struct memory_location {
   friend constexpr bool operator==(const memory_location&, const memory_location&) = default;
 };
 
-enum class access_mode : std::uint8_t { none, read, read_write };
-
-// Access for one device (ordinal) or for the host CPU to a mapping.
-struct access_grant {
-  // The host CPU, for host and host-NUMA memory (CUmemLocation HOST / HOST_NUMA).
-  static constexpr int host_cpu = -1;
-
-  int device = 0;
-  access_mode mode = access_mode::read_write;
-  friend constexpr bool operator==(const access_grant&, const access_grant&) = default;
-};
-
-// Shareable handle types a physical allocation may be exported as (a bit set).
-enum class handle_types : std::uint8_t {
-  none = 0,
-  posix_fd = 1 << 0,
-  fabric = 1 << 1,
-};
-
-constexpr handle_types operator|(handle_types a, handle_types b) {
-  return static_cast<handle_types>(static_cast<unsigned>(a) | static_cast<unsigned>(b));
-}
-constexpr handle_types operator&(handle_types a, handle_types b) {
-  return static_cast<handle_types>(static_cast<unsigned>(a) & static_cast<unsigned>(b));
-}
-constexpr bool contains(handle_types set, handle_types wanted) { return (set & wanted) == wanted; }
-
-enum class allocation_type : std::uint8_t { pinned, managed };
-
-enum class compression : std::uint8_t {
-  none,       // never ask for compressible memory
-  preferred,  // ask; use what the driver grants (see allocation_info::compressed)
-  required,   // ask; an allocation the driver does not make compressible is an error
-};
-
 // For messages: "device 0", "host", "host NUMA node 1", "host NUMA node of the calling thread".
 std::string to_string(const memory_location& location);
-// "none", "posix_fd", "posix_fd|fabric".
-std::string to_string(handle_types types);
-// "none", "read", "read_write".
-std::string to_string(access_mode mode);
 
 }  // namespace vmm_pmr

@@ -9,12 +9,9 @@
 
 #include "vmm_pmr/backend/backend.hpp"
 #include "vmm_pmr/handles/detail/owned_backend_object.hpp"
+#include "vmm_pmr/handles/detail/undo_functions.hpp"
 
 namespace vmm_pmr {
-
-namespace detail {
-void free_address_range(backend& owner, std::uint64_t base, std::size_t size) noexcept;
-}
 
 class address_range {
  public:

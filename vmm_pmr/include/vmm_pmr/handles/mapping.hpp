@@ -11,13 +11,10 @@
 
 #include "vmm_pmr/backend/backend.hpp"
 #include "vmm_pmr/handles/detail/owned_backend_object.hpp"
+#include "vmm_pmr/handles/detail/undo_functions.hpp"
 #include "vmm_pmr/handles/physical_memory.hpp"
 
 namespace vmm_pmr {
-
-namespace detail {
-void unmap(backend& owner, std::uint64_t base, std::size_t size) noexcept;
-}
 
 class mapping {
  public:

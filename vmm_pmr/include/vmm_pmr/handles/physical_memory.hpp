@@ -8,12 +8,9 @@
 
 #include "vmm_pmr/backend/backend.hpp"
 #include "vmm_pmr/handles/detail/owned_backend_object.hpp"
+#include "vmm_pmr/handles/detail/undo_functions.hpp"
 
 namespace vmm_pmr {
-
-namespace detail {
-void release_physical_memory(backend& owner, std::uint64_t handle, std::size_t size) noexcept;
-}
 
 class physical_memory {
  public:

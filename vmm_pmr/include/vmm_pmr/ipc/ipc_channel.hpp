@@ -14,7 +14,7 @@
 
 #include <cstddef>
 
-#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/ipc/exported_allocation.hpp"
 
 namespace vmm_pmr {
 

@@ -29,105 +29,15 @@
 #include <unordered_map>
 #include <vector>
 
-#include "vmm_pmr/core/memory_location.hpp"
 #include "vmm_pmr/handles/vmm_allocation.hpp"
+#include "vmm_pmr/registry/allocation_info.hpp"
 #include "vmm_pmr/registry/allocation_stats.hpp"
+#include "vmm_pmr/registry/detail/allocation_description.hpp"
+#include "vmm_pmr/registry/detail/removal.hpp"
+#include "vmm_pmr/registry/detail/resize.hpp"
+#include "vmm_pmr/registry/leak_report.hpp"
 
 namespace vmm_pmr {
-
-struct chunk_info {
-  address base = 0;
-  std::size_t size = 0;
-  physical_handle handle = 0;
-};
-
-// One address reservation of an allocation (a grown one may have several).
-struct reservation_info {
-  address base = 0;
-  std::size_t size = 0;
-};
-
-struct allocation_info {
-  address base = 0;
-  std::size_t requested_bytes = 0;
-  std::size_t mapped_bytes = 0;
-  std::size_t alignment = 0;
-  memory_location location;
-  const void* owner = nullptr;
-  std::uint64_t sequence = 0;  // order of registration in its registry
-  bool compressed = false;
-  bool imported = false;
-  // Maps physical memory that another entry of the same owner holds (a bounded
-  // stream_ordered_resource's alias range): counted in no byte statistics.
-  bool aliased = false;
-  std::vector<chunk_info> chunks;
-  std::vector<reservation_info> reservations;  // back to back from base, covering the chunks
-};
-
-// What the caller says about an allocation it registers.
-struct allocation_description {
-  std::size_t requested_bytes = 0;
-  std::size_t alignment = 0;
-  memory_location location;
-  bool compressed = false;
-  bool imported = false;
-  bool aliased = false;  // see allocation_info::aliased
-};
-
-enum class removal_status : std::uint8_t {
-  removed,
-  unknown_pointer,   // never handed out by this registry (or long gone)
-  double_free,       // recently removed by the same owner
-  wrong_owner,       // live, but registered by another resource
-  interior_pointer,  // inside a live allocation, not its base
-  wrong_size,        // the base of a live allocation, with another size
-};
-
-struct removal {
-  removal_status status = removal_status::unknown_pointer;
-  vmm_allocation allocation;             // when removed: the caller destroys it
-  std::optional<allocation_info> found;  // when not removed: the allocation involved, if any
-};
-
-// What a resize does to a live allocation (vmm_allocation's growth halves).
-enum class allocation_change_kind : std::uint8_t {
-  none,        // only the requested size changes
-  append,      // `pieces` (a reservation and/or a chunk) go behind the allocation
-  relocate,    // `pieces` is the allocation's new layout (vmm_allocation::relocate)
-  split_tail,  // the chunks from `chunks_kept` on leave the allocation
-};
-
-struct allocation_change {
-  allocation_change_kind kind = allocation_change_kind::none;
-  vmm_allocation pieces;
-  std::size_t chunks_kept = 0;
-  std::size_t requested_bytes = 0;  // the allocation's size from now on
-};
-
-enum class resize_status : std::uint8_t {
-  resized,
-  unknown_pointer,    // no live allocation holds it
-  wrong_owner,        // live, but registered by another resource
-  interior_pointer,   // inside a live allocation, not its base
-  wrong_size,         // the base of a live allocation, with another size
-  changed_meanwhile,  // freed or resized by another thread while the change was built
-};
-
-struct resize_outcome {
-  resize_status status = resize_status::unknown_pointer;
-  address base = 0;                      // when resized: where the allocation is now
-  vmm_allocation leftover;               // for the caller to destroy, outside the lock
-  std::optional<allocation_info> found;  // when not resized: the allocation involved, if any
-};
-
-using change_builder =
-    std::function<allocation_change(const allocation_info&, const vmm_allocation&)>;
-
-struct leak_report {
-  const void* owner = nullptr;
-  std::vector<allocation_info> leaked;
-  std::size_t leaked_bytes = 0;  // requested bytes
-};
 
 class mapping_registry {
  public:
@@ -141,8 +51,8 @@ class mapping_registry {
 
   // Takes ownership; returns the allocation's base.
   address add(const void* owner, vmm_allocation allocation,
-              const allocation_description& description);
-  removal remove(const void* owner, const void* pointer, std::size_t bytes);
+              const detail::allocation_description& description);
+  detail::removal remove(const void* owner, const void* pointer, std::size_t bytes);
 
   // Changes the live allocation that `owner` registered at `pointer` with `bytes`
   // requested. `build` runs under the shared lock (the allocation stays live while it
@@ -150,8 +60,8 @@ class mapping_registry {
   // which is applied under the exclusive lock; the statistics follow. What `build`
   // throws propagates, and nothing changes then. Not resized: `build` is not called (or
   // its change is handed back as leftover when the allocation changed meanwhile).
-  resize_outcome resize(const void* owner, const void* pointer, std::size_t bytes,
-                        const change_builder& build);
+  detail::resize_outcome resize(const void* owner, const void* pointer, std::size_t bytes,
+                                const detail::change_builder& build);
 
   std::optional<allocation_info> find(const void* pointer) const;
   // Runs `function` on the live allocation holding `pointer` (any interior pointer)

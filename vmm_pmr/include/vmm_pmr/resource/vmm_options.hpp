@@ -13,11 +13,15 @@
 #include <vector>
 
 #include "vmm_pmr/backend/backend.hpp"
+#include "vmm_pmr/core/access_grant.hpp"
+#include "vmm_pmr/core/allocation_type.hpp"
+#include "vmm_pmr/core/compression.hpp"
+#include "vmm_pmr/core/handle_types.hpp"
 #include "vmm_pmr/core/memory_location.hpp"
+#include "vmm_pmr/registry/leak_report.hpp"
+#include "vmm_pmr/resource/deallocation_error.hpp"
 
 namespace vmm_pmr {
-
-struct leak_report;
 
 struct granularity_choice {
   enum class kind : std::uint8_t { minimum, recommended, multiple } choice = kind::recommended;
@@ -28,14 +32,6 @@ struct granularity_choice {
   static constexpr granularity_choice multiple_of(std::size_t bytes) {
     return {kind::multiple, bytes};
   }
-};
-
-// A deallocate() that could not be honoured: the resource reports it and carries on,
-// since std::pmr deallocation cannot throw through noexcept destructors.
-struct deallocation_error {
-  const void* pointer = nullptr;
-  std::size_t bytes = 0;
-  std::string message;  // complete, for humans
 };
 
 struct vmm_options {
@@ -59,19 +55,6 @@ struct vmm_options {
   // them). Default: one summary line on stderr.
   std::function<void(const leak_report&)> on_leak;
 };
-
-// The options after validation, in the form allocate() uses.
-struct resolved_options {
-  physical_properties properties;
-  std::size_t granularity = 0;
-  std::size_t reservation_alignment = 0;
-  std::vector<access_grant> access;
-  device_attributes device;
-};
-
-// Checks `options` against `owner`'s device; throws invalid_argument for malformed
-// options and unsupported_error for what the device cannot do.
-resolved_options resolve_options(const vmm_options& options, const backend& owner);
 
 // "device 0, location host, pinned, granularity recommended, ..." — also what fmt prints.
 std::string to_string(const vmm_options& options);

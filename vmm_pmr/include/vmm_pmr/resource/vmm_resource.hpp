@@ -68,22 +68,27 @@
 //     that follow a successful change go to the cleanup-error handler.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <memory_resource>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
 #include "vmm_pmr/backend/backend.hpp"
 #include "vmm_pmr/core/stream_view.hpp"
-#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/ipc/exported_allocation.hpp"
+#include "vmm_pmr/registry/allocation_info.hpp"
 #include "vmm_pmr/registry/allocation_stats.hpp"
-#include "vmm_pmr/registry/mapping_registry.hpp"
 #include "vmm_pmr/resource/detail/cccl_spellings.hpp"
+#include "vmm_pmr/resource/detail/resolved_options.hpp"
 #include "vmm_pmr/resource/vmm_options.hpp"
 
 namespace vmm_pmr {
+
+class mapping_registry;
 
 class vmm_resource final : public std::pmr::memory_resource,
                            public detail::synchronous_spellings<vmm_resource> {
@@ -170,17 +175,9 @@ class vmm_resource final : public std::pmr::memory_resource,
 
   std::string allocation_request(std::size_t bytes, std::size_t alignment) const;
   void* allocate_reserving(std::size_t bytes, std::size_t alignment, std::size_t address_space);
-  // Runs a registry resize of this resource's allocation; invalid_argument naming
-  // `request` and the problem when the pointer or size is wrong.
-  resize_outcome resize_own(const std::string& request, void* pointer, std::size_t bytes,
-                            const change_builder& build);
   // Rethrows the out_of_memory or driver_error being handled with `request` (what was
   // asked, where) and, for out of memory, this resource's statistics added.
   [[noreturn]] void rethrow_with_request(const std::string& request) const;
-  void report_bad_deallocation(const void* pointer, std::size_t bytes, std::size_t alignment,
-                               const removal& outcome);
-  void probe_options();
-  void probe(const physical_properties& properties) const;
   exported_allocation export_chunks(const allocation_info& allocation, handle_types type) const;
   void check_accessor(int device, std::string_view operation) const;
   // Runs `function` on this resource's live allocation holding `pointer` (its start
@@ -191,7 +188,7 @@ class vmm_resource final : public std::pmr::memory_resource,
 
   std::shared_ptr<backend> backend_;
   vmm_options options_;
-  resolved_options resolved_;
+  detail::resolved_options resolved_;
   mapping_registry& registry_;
 };
 

@@ -41,12 +41,12 @@ struct stream_ordered_options {
   // goes (an alias range: nothing is moved or unmapped, and the memory is the same), plus
   // new chunks only for what free chunks cannot provide. A range is kept when its block is
   // freed and serves the next request of its size whose chunks are all free, with no
-  // driver call, so a workload that repeats itself settles on its ranges and then makes
-  // no driver call at all. A range takes the chunks a free list would give the request's
+  // driver call, so a workload that repeats itself comes to reuse the same ranges and then
+  // makes no driver call at all. A range takes the chunks a free list would give the request's
   // stream (its own, and those of streams whose work is known complete: settling asks
   // their events, never waits; nothing of another stream during a graph capture), so the
-  // bound holds whenever enough free memory has settled, and is exceeded for a while
-  // otherwise rather than failing. Ranges map at most 4 × the pool's memory (the least
+  // bound holds whenever enough free memory is settled (reusable by any stream), and is exceeded
+  // for a while otherwise rather than failing. Ranges map at most 4 × the pool's memory (the least
   // recently used idle ones are unmapped first) and hold none of their own; trim() unmaps
   // the idle ones. Every chunk is min_chunk_size (max_chunk_size is not used), so that any
   // free chunk serves any range: growth costs one physical allocation per chunk. Must be a

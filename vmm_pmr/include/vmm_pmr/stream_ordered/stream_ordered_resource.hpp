@@ -51,6 +51,7 @@
 #include "vmm_pmr/core/stream_view.hpp"
 #include "vmm_pmr/resource/detail/cccl_spellings.hpp"
 #include "vmm_pmr/resource/detail/deduced_alignment_calls.hpp"
+#include "vmm_pmr/resource/detail/resolved_options.hpp"
 #include "vmm_pmr/resource/vmm_options.hpp"
 #include "vmm_pmr/stream_ordered/stream_bound_resource.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_options.hpp"
@@ -128,7 +129,7 @@ class stream_ordered_resource final
 
   std::shared_ptr<backend> backend_;
   stream_ordered_options options_;
-  resolved_options resolved_;
+  detail::resolved_options resolved_;
   std::unique_ptr<detail::stream_ordered_pool> pool_;
 };
 

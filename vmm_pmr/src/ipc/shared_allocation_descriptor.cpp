@@ -3,7 +3,7 @@
 // endianness or on struct layout. parse() trusts nothing: every length is checked
 // against the bytes actually present before anything is read or allocated, so a hostile
 // chunk count cannot make it allocate gigabytes.
-#include "vmm_pmr/ipc/shared_allocation.hpp"
+#include "vmm_pmr/ipc/shared_allocation_descriptor.hpp"
 
 #include <fmt/format.h>
 

@@ -1,4 +1,4 @@
-// What one process gives another so that both map the same physical memory.
+// How the chunks of an exported allocation fit together, and its wire format.
 //
 // An allocation is exported chunk by chunk (a grown allocation has several): one
 // shareable handle per chunk, plus a small descriptor saying how the chunks fit
@@ -23,8 +23,7 @@
 #include <span>
 #include <vector>
 
-#include "vmm_pmr/core/memory_location.hpp"
-#include "vmm_pmr/ipc/unique_fd.hpp"
+#include "vmm_pmr/core/handle_types.hpp"
 
 namespace vmm_pmr {
 
@@ -58,14 +57,6 @@ struct shared_allocation_descriptor {
 
   friend bool operator==(const shared_allocation_descriptor&,
                          const shared_allocation_descriptor&) = default;
-};
-
-// An exported allocation: its descriptor and, for posix_fd, one fd per chunk (in chunk
-// order). The fds are owned here and closed with it; importing does not consume them,
-// so the same exported_allocation may be imported, or sent, several times.
-struct exported_allocation {
-  shared_allocation_descriptor descriptor;
-  std::vector<unique_fd> fds;
 };
 
 }  // namespace vmm_pmr
