@@ -3,7 +3,10 @@
 // adjacent.
 #include <catch2/catch_test_macros.hpp>
 
+#include <cstdint>
 #include <memory_resource>
+#include <random>
+#include <set>
 #include <vector>
 
 #include "stream_ordered/pool/block.hpp"
@@ -78,24 +81,26 @@ TEST_CASE("blocks on either side of a hole are neighbours but not adjacent", "[p
 }
 
 TEST_CASE("the block index finds every block through growth and erasure", "[pool_internals]") {
-  // Enough blocks to grow the index several times; erasing every other one exercises the
-  // backward shift that keeps later entries of a probe run reachable.
+  // Enough blocks to grow the index several times, at scattered bases so that probe runs
+  // form; erasing every other one exercises the backward shift that keeps later entries of
+  // a run reachable.
   block_map blocks(std::pmr::new_delete_resource());
-  constexpr std::size_t count = 1000;
+  std::mt19937_64 random(42);
+  std::set<address> bases;
+  while (bases.size() < 4000) bases.insert(base + (random() % (std::uint64_t{1} << 30)) * 256);
   std::vector<block*> made;
-  for (std::size_t i = 0; i < count; ++i) {
-    made.push_back(&blocks.insert({.base = base + i * 0x100, .size = 0x100}));
-  }
-  for (std::size_t i = 0; i < count; i += 2) blocks.erase(*made[i]);
-  for (std::size_t i = 0; i < count; ++i) {
-    const block* found = blocks.find(base + i * 0x100);
+  for (const address at : bases) made.push_back(&blocks.insert({.base = at, .size = 256}));
+  for (std::size_t i = 0; i < made.size(); i += 2) blocks.erase(*made[i]);
+  std::size_t i = 0;
+  for (const address at : bases) {
     if (i % 2 == 0) {
-      REQUIRE(found == nullptr);
+      REQUIRE(blocks.find(at) == nullptr);
     } else {
-      REQUIRE(found == made[i]);
+      REQUIRE(blocks.find(at) == made[i]);
     }
+    ++i;
   }
-  CHECK(blocks.count() == count / 2);
+  CHECK(blocks.count() == bases.size() / 2);
 }
 
 }  // namespace

@@ -113,6 +113,11 @@ TEST_CASE("the exact-size cache returns only blocks of exactly the size, last fr
   CHECK(cache.pop(0x1000, 256) == &first);
   CHECK(cache.pop(0x1000, 256) == nullptr);
   CHECK(cache.empty());
+  // Sizes that share bins with the cached ones find nothing either.
+  REQUIRE(cache.push(first));
+  for (std::size_t size = 256; size <= 64 * 256; size += 256) {
+    if (size != first.size) CHECK(cache.pop(size, 256) == nullptr);
+  }
 }
 
 TEST_CASE("the exact-size cache does not hand out a block at a weaker alignment",
