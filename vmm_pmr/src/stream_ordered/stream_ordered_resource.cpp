@@ -261,7 +261,7 @@ std::size_t stream_ordered_resource::trim(std::size_t bytes_to_keep) {
   return pool_->trim(bytes_to_keep);
 }
 
-void stream_ordered_resource::settle(stream_view stream) { pool_->settle(stream); }
+void stream_ordered_resource::settle(stream_view stream) { pool_->wait_for_stream(stream); }
 
 stream_ordered_stats stream_ordered_resource::stats() const { return pool_->stats(); }
 

@@ -8,7 +8,7 @@
 // their home in the pool's chunks, where they are lent (block_state::lent) while the range
 // is in use, and free again once it is. A range is kept when its block is freed and serves
 // the next request of exactly its size whose chunks are all free, with no driver call: a
-// workload that repeats itself (a training step, the benchmark's trace) settles on a set
+// workload that repeats itself (a training step, the benchmark's trace) comes to a fixed set
 // of ranges and then runs with no driver call and a footprint within the limit. Measured
 // on an H100 (driver 580): a second mapping costs what the first does (cuMemMap ~1 µs,
 // cuMemSetAccess ~22 µs per 2 MiB chunk, whatever the number of mappings up to 1,792),

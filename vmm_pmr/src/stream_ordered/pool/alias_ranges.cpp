@@ -1,27 +1,21 @@
-// Alias ranges of a bounded pool: making, reusing, returning and retiring them. The
-// mechanism and its invariants are in alias_range.hpp; when growth makes one, in
-// bounded_growth.cpp.
-#include <fmt/format.h>
-
+// Alias ranges of a bounded pool: reusing, returning and retiring them (making one is in
+// new_alias_range.cpp; when growth makes one, in bounded_growth.cpp). The mechanism and its
+// invariants are in alias_range.hpp.
+//
+// Invariant kept here: a chunk is lent to at most one range in use, and only while that
+// range is in use; a range is retired only when idle and its last user's work is done.
 #include <algorithm>
 #include <cassert>
-#include <optional>
-#include <utility>
 #include <vector>
 
 #include "stream_ordered/pool/stream_ordered_pool.hpp"
-#include "vmm_pmr/core/byte_size.hpp"
-#include "vmm_pmr/core/cleanup_errors.hpp"
-#include "vmm_pmr/core/error.hpp"
-#include "vmm_pmr/handles/mapping.hpp"
-#include "vmm_pmr/handles/physical_memory.hpp"
 
 namespace vmm_pmr::detail {
 namespace {
 
 // The alias ranges may map up to this many times the pool's memory. A repeating workload
 // needs a few times the ranges' worth at most before its set of ranges stops changing (the
-// churn traces of the benchmark settle at 1.5-3); a mapping costs no memory, only page
+// churn traces of the benchmark level off at 1.5-3); a mapping costs no memory, only page
 // tables and the driver's bookkeeping, and an unmap when it goes.
 constexpr std::size_t alias_bytes_per_mapped_byte = 4;
 
@@ -70,16 +64,20 @@ block* stream_ordered_pool::take_idle_alias_range(stream_state& stream, std::siz
     }
     if (chunks.size() != wanted) continue;
     lend_chunks(chunks);
-    aliases_.splice(aliases_.begin(), aliases_, range);
-    block& user = blocks_.insert({.base = range->base,
-                                  .size = wanted * settings_.min_chunk_size,
-                                  .state = block_state::reserved,
-                                  .stream = nullptr,
-                                  .alias = &*range});
-    range->user = &user;
-    return &user;
+    return &use_alias_range(range);
   }
   return nullptr;
+}
+
+block& stream_ordered_pool::use_alias_range(std::pmr::list<alias_range>::iterator range) {
+  aliases_.splice(aliases_.begin(), aliases_, range);
+  block& user = blocks_.insert({.base = range->base,
+                                .size = range->homes.size() * settings_.min_chunk_size,
+                                .state = block_state::set_aside,
+                                .stream = nullptr,
+                                .alias = &*range});
+  range->user = &user;
+  return user;
 }
 
 std::pmr::vector<stream_ordered_pool::usable_chunk> stream_ordered_pool::chunks_to_borrow(
@@ -136,7 +134,7 @@ bool stream_ordered_pool::alias_range_done(const alias_range& range) {
   // An event recorded on a capturing stream would become a node of its graph.
   if (driver_.stream_is_capturing(stream->stream)) return false;
   record_frees(*stream);
-  if (!stream->event_complete && stream->done.complete()) stream->event_complete = true;
+  stream_is_done(*stream);
   return covered();
 }
 
@@ -174,187 +172,6 @@ void stream_ordered_pool::make_room_for_alias_range(std::unique_lock<spin_lock>&
   if (retiring.empty()) return;
   address_list no_chunks(&bookkeeping_);
   unmap_retired(lock, retiring, no_chunks);
-}
-
-void stream_ordered_pool::unmap_retired(std::unique_lock<spin_lock>& lock, address_list& retiring,
-                                        address_list& releasing) {
-  // Made under the lock: bookkeeping_ is not thread-safe (ThreadSanitizer caught a vector
-  // being allocated from it while another thread allocated under the lock).
-  std::pmr::vector<bool> reusable(retiring.size() + releasing.size(), true, &bookkeeping_);
-  // Whether the registry's entry at `base` went without a cleanup error. A range that may
-  // still be mapped would make every later map into it fail: it is left out of the holes
-  // for good (the cleanup report says why).
-  const auto unmapped = [&](address base, std::size_t size, const char* what) {
-    const std::size_t failures_before = cleanup_error_count();
-    removal outcome = registry_.remove(owner_, reinterpret_cast<void*>(base), size);
-    if (outcome.status != removal_status::removed) {
-      report_cleanup_error(fmt::format("unmap {} {:#x} ({})", what, base, format_bytes(size)),
-                           error(fmt::format("the mapping registry no longer knew the {}", what)));
-    }
-    outcome.allocation = vmm_allocation();  // unmaps (a chunk's memory is released too)
-    return cleanup_error_count() == failures_before;
-  };
-  lock.unlock();
-  // The ranges first: the chunks' memory then goes with their own mappings.
-  std::size_t i = 0;
-  for (const auto& [base, size] : retiring) reusable[i++] = unmapped(base, size, "alias range");
-  for (const auto& [base, size] : releasing) reusable[i++] = unmapped(base, size, "chunk");
-  lock.lock();
-  i = 0;
-  for (const address_list* unmapping : {&retiring, &releasing}) {
-    for (const auto& [base, size] : *unmapping) {
-      if (reusable[i++]) {
-        space_.give_back(base, size);
-      } else {
-        space_.abandon(base, size);
-      }
-    }
-  }
-  stats_.alias_ranges_retired += retiring.size();
-}
-
-std::optional<address> stream_ordered_pool::highest_slot_in(address hole_base,
-                                                            std::size_t hole_size,
-                                                            std::size_t bytes,
-                                                            std::size_t alignment) const noexcept {
-  const std::size_t chunk = settings_.min_chunk_size;
-  if (hole_size < bytes) return std::nullopt;
-  const address top = hole_base + hole_size - bytes;
-  const auto on_grid = [&](address at) { return (at - space_.base()) % chunk == 0; };
-  // Slots and multiples of the alignment meet once every lcm(chunk, alignment) bytes:
-  // stepping down by the larger of the two finds a meeting within a few steps, since the
-  // reservation's base is aligned to the largest power of two that divides the chunk.
-  const std::size_t step = std::max(chunk, alignment);
-  address at = alignment > chunk ? top / alignment * alignment
-                                 : space_.base() + (top - space_.base()) / chunk * chunk;
-  while (at >= hole_base) {
-    if (on_grid(at) && at % alignment == 0) return at;
-    if (at - hole_base < step) break;
-    at -= step;
-  }
-  return std::nullopt;
-}
-
-void* stream_ordered_pool::allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock,
-                                                       stream_state& stream, std::size_t bytes,
-                                                       std::size_t alignment,
-                                                       std::pmr::vector<usable_chunk> borrowed,
-                                                       std::size_t fresh) {
-  const std::size_t chunk = settings_.min_chunk_size;
-  const std::size_t wanted = borrowed.size() + fresh;
-  const std::size_t range_bytes = wanted * chunk;
-
-  // The highest hole that holds the range (growth takes the lowest), and the lowest chunk
-  // slots for the new chunks.
-  std::optional<address> base;
-  for (auto hole = space_.holes().rbegin(); hole != space_.holes().rend() && !base; ++hole) {
-    base = highest_slot_in(hole->first, hole->second, range_bytes, alignment);
-  }
-  if (!base) return nullptr;
-  space_.take(*base, range_bytes);
-  std::pmr::vector<address> fresh_homes(&bookkeeping_);
-  for (auto hole = space_.holes().begin(); hole != space_.holes().end(); ++hole) {
-    const address hole_end = hole->first + hole->second;
-    address slot = space_.base() + (hole->first - space_.base() + chunk - 1) / chunk * chunk;
-    for (; fresh_homes.size() < fresh && slot < hole_end && hole_end - slot >= chunk;
-         slot += chunk) {
-      fresh_homes.push_back(slot);
-    }
-    if (fresh_homes.size() == fresh) break;
-  }
-  if (fresh_homes.size() < fresh) {
-    space_.give_back(*base, range_bytes);
-    return nullptr;
-  }
-  for (const address slot : fresh_homes) space_.take(slot, chunk);
-  // The borrowed chunks are lent now, so no other request takes them meanwhile (their
-  // order in the range does not matter).
-  lend_chunks(borrowed);
-  std::pmr::vector<address> homes(&bookkeeping_);
-  homes.reserve(wanted);
-  for (const usable_chunk& lent : borrowed) homes.push_back(lent.home);
-
-  // The driver's part, without the lock: the new chunks in the pool's chunks, then every
-  // chunk mapped again in the range, access granted once over it.
-  lock.unlock();
-  std::vector<address> registered;
-  try {
-    std::vector<physical_handle> handles;
-    handles.reserve(wanted);
-    for (const address home : homes) {
-      const std::optional<allocation_info> holder =
-          registry_.find(reinterpret_cast<const void*>(home));
-      assert(holder && holder->base == home && holder->chunks.size() == 1);
-      handles.push_back(holder->chunks.front().handle);
-    }
-    std::vector<mapped_chunk> made;
-    made.reserve(fresh);
-    for (const address slot : fresh_homes) {
-      physical_memory backing(driver_, chunk, settings_.properties);
-      mapping mapped(driver_, slot, backing, 0, chunk);
-      driver_.set_access(slot, chunk, settings_.access);
-      handles.push_back(backing.handle());
-      made.push_back({std::move(backing), std::move(mapped)});
-    }
-    std::vector<mapped_chunk> aliases;
-    aliases.reserve(wanted);
-    for (std::size_t i = 0; i < wanted; ++i) {
-      aliases.push_back(
-          {physical_memory(), mapping(driver_, *base + i * chunk, handles[i], 0, chunk)});
-    }
-    driver_.set_access(*base, range_bytes, settings_.access);
-    registered.reserve(fresh);
-    for (mapped_chunk& chunk_made : made) {
-      const address home = chunk_made.map.base();
-      register_chunk(std::move(chunk_made));
-      registered.push_back(home);
-    }
-    // No reservation of its own either; its memory is the chunks' (counted there).
-    registry_.add(owner_, vmm_allocation({}, std::move(aliases)),
-                  {.requested_bytes = range_bytes,
-                   .alignment = std::max(alignment, settings_.granularity),
-                   .location = settings_.properties.location,
-                   .compressed = false,
-                   .imported = false,
-                   .aliased = true});
-  } catch (...) {
-    for (const address home : registered) {
-      registry_.remove(owner_, reinterpret_cast<void*>(home), chunk).allocation = vmm_allocation();
-    }
-    lock.lock();
-    space_.give_back(*base, range_bytes);
-    for (const address slot : fresh_homes) space_.give_back(slot, chunk);
-    // The borrowed chunks are free again, as they were.
-    for (const address home : homes) {
-      block* lent = blocks_.find(home);
-      release_into(*lent, lent->stream);
-    }
-    throw;
-  }
-  lock.lock();
-
-  for (const address slot : fresh_homes) {
-    space_.add_chunk(slot, chunk);
-    // Fresh memory, lent at once: no stream has used it.
-    blocks_.insert({.base = slot, .size = chunk, .state = block_state::lent, .stream = nullptr});
-  }
-  stats_.chunks_mapped += fresh;
-  stats_.cached_bytes += fresh * chunk;
-  stats_.peak_mapped_bytes = std::max(stats_.peak_mapped_bytes, space_.mapped_bytes());
-  ++stats_.grown_allocations;  // it made driver calls, whether or not it mapped new memory
-  homes.insert(homes.end(), fresh_homes.begin(), fresh_homes.end());
-  alias_range& range = aliases_.emplace_front(*base, std::move(homes));
-  alias_bytes_ += range_bytes;
-  ++stats_.alias_ranges_made;
-  stats_.alias_chunks_mapped += wanted;
-  block& user = blocks_.insert({.base = *base,
-                                .size = range_bytes,
-                                .state = block_state::reserved,
-                                .stream = nullptr,
-                                .alias = &range});
-  range.user = &user;
-  hand_out(user, stream, bytes);
-  return reinterpret_cast<void*>(user.base);
 }
 
 }  // namespace vmm_pmr::detail

@@ -28,11 +28,11 @@ struct stream_state;
 struct alias_range;
 
 enum class block_state : std::uint8_t {
-  live,      // handed out by allocate()
-  free,      // in a free list (its stream's, or the settled one)
-  cached,    // in its stream's exact-size cache: free, not yet merged with neighbours
-  reserved,  // free, set aside by an allocation that is mapping the chunk after it
-  lent,      // a whole chunk whose memory an alias range in use holds (alias_range.hpp)
+  live,       // handed out by allocate()
+  free,       // in a free list (its stream's, or the ownerless one)
+  cached,     // in its stream's exact-size cache: free, not yet merged with neighbours
+  set_aside,  // free, in no list: taken by a growth that is mapping memory without the lock
+  lent,       // a whole chunk whose memory an alias range in use holds (alias_range.hpp)
 };
 
 struct block {
@@ -40,7 +40,7 @@ struct block {
   std::size_t size = 0;
   block_state state = block_state::free;
   // live: the stream that allocated it. Otherwise the stream whose work may still use
-  // it (the one it was freed on), or nullptr when no stream may: "settled". A lent
+  // it (the one it was freed on), or nullptr when no stream may: "ownerless". A lent
   // chunk keeps the stream and free_sequence it had when it was lent.
   stream_state* stream = nullptr;
   // Free blocks: when it was freed (the pool's deallocation counter); an event recorded

@@ -8,37 +8,26 @@
 //
 // A request that no free block holds is served by, in order:
 //   1. an idle alias range of exactly its chunks, all free for its stream: no driver call;
-//   2. a window: a stretch of the reservation made of free blocks it may use and holes,
-//      chosen to need the fewest new chunks, when mapping them stays within the limit;
-//   3. past the limit, after settling what other streams' completed work freed: a new
-//      alias range of free chunks the stream may use (those a free list would give it),
-//      plus new chunks for what is missing, when that maps less new memory than the
+//   2. a window (window.hpp): a stretch of the reservation made of free blocks it may use
+//      and holes, chosen to need the fewest new chunks, when mapping them stays within the
+//      limit;
+//   3. past the limit, after making ownerless what other streams' completed work freed: a
+//      new alias range of free chunks the stream may use (those a free list would give
+//      it), plus new chunks for what is missing, when that maps less new memory than the
 //      window would; otherwise the window. The limit bends rather than fail a request
 //      when free chunks are short (still in use on other streams, or during a capture).
+// Invariant: every chunk a bounded pool maps is min_chunk_size and lies on the chunk grid.
 
 #include <algorithm>
 #include <limits>
 #include <utility>
 #include <vector>
 
+#include "stream_ordered/pool/growth_protocol.hpp"
 #include "stream_ordered/pool/size_classes.hpp"
-#include "stream_ordered/pool/stream_ordered_pool.hpp"
 #include "vmm_pmr/core/byte_size.hpp"
-#include "vmm_pmr/core/error.hpp"
-#include "vmm_pmr/handles/mapping.hpp"
-#include "vmm_pmr/handles/physical_memory.hpp"
 
 namespace vmm_pmr::detail {
-namespace {
-
-// A piece of a window: a hole, or a free block the request may use.
-struct segment {
-  address base;
-  address end;
-  bool hole;
-};
-
-}  // namespace
 
 std::size_t stream_ordered_pool::footprint_budget(std::size_t bytes) const noexcept {
   const std::size_t live_after =
@@ -49,16 +38,8 @@ std::size_t stream_ordered_pool::footprint_budget(std::size_t bytes) const noexc
   return round_up(static_cast<std::size_t>(allowed), settings_.min_chunk_size).value_or(SIZE_MAX);
 }
 
-std::optional<stream_ordered_pool::window_plan> stream_ordered_pool::plan_window(
-    const stream_state& stream, std::size_t block_size, std::size_t alignment) {
-  const std::size_t chunk = settings_.min_chunk_size;
-  const address space_end = space_.base() + space_.size();
-  const auto slot_floor = [&](address at) {
-    return space_.base() + (at - space_.base()) / chunk * chunk;
-  };
-
-  // Holes and usable free blocks in address order; those that touch form a region.
-  std::pmr::vector<segment> segments(&bookkeeping_);
+std::pmr::vector<window_segment> stream_ordered_pool::window_segments(const stream_state& stream) {
+  std::pmr::vector<window_segment> segments(&bookkeeping_);
   auto hole = space_.holes().begin();
   const auto add_holes_below = [&](address limit) {
     for (; hole != space_.holes().end() && hole->first < limit; ++hole) {
@@ -71,47 +52,25 @@ std::optional<stream_ordered_pool::window_plan> stream_ordered_pool::plan_window
       segments.push_back({b.base, b.end(), false});
     }
   });
-  add_holes_below(space_end);
+  add_holes_below(space_.base() + space_.size());
+  return segments;
+}
 
-  std::optional<window_plan> best;
-  const auto consider = [&](std::size_t first, std::size_t last, address start) {
-    const address region_base = segments[first].base;
-    const address region_end = segments[last].end;
-    if (start < region_base || start > region_end || region_end - start < block_size) return;
-    const address end = start + block_size;
-    const address first_slot = slot_floor(start);
-    const address end_slot = slot_floor(end - 1) + chunk;
-    if (end_slot > space_end || end_slot < first_slot) return;
-    std::size_t missing = 0;
-    for (std::size_t i = first; i <= last; ++i) {
-      if (!segments[i].hole) continue;
-      const address low = std::max(segments[i].base, first_slot);
-      const address high = std::min(segments[i].end, end_slot);
-      if (low < high) missing += (high - low) / chunk;
-    }
-    if (!best || missing < best->missing || (missing == best->missing && start < best->start)) {
-      best = window_plan{start, first_slot, end_slot, missing};
-    }
-  };
-  for (std::size_t first = 0; first < segments.size();) {
-    std::size_t last = first;
-    while (last + 1 < segments.size() && segments[last + 1].base == segments[last].end) ++last;
-    if (segments[last].end - segments[first].base >= block_size) {
-      // The fewest missing chunks come with a window that starts or ends where a
-      // segment does: try both at every edge.
-      for (std::size_t i = first; i <= last; ++i) {
-        for (const address edge : {segments[i].base, segments[i].end}) {
-          const address up = align_up(edge, alignment);
-          if (up >= edge) consider(first, last, up);
-          if (edge - segments[first].base >= block_size) {
-            consider(first, last, (edge - block_size) / alignment * alignment);
-          }
-        }
-      }
-    }
-    first = last + 1;
-  }
-  return best;
+std::optional<window_plan> stream_ordered_pool::plan_window(const stream_state& stream,
+                                                            std::size_t block_size,
+                                                            std::size_t alignment) {
+  const chunk_grid grid{space_.base(), space_.base() + space_.size(), settings_.min_chunk_size};
+  return best_window(window_segments(stream), block_size, alignment, grid);
+}
+
+void* stream_ordered_pool::allocate_from_idle_alias_range(stream_state& stream, std::size_t bytes,
+                                                          std::size_t block_size,
+                                                          std::size_t alignment) {
+  block* taken = take_idle_alias_range(stream, block_size, alignment);
+  if (taken == nullptr) return nullptr;
+  ++stats_.alias_reuses;
+  hand_out(*taken, stream, bytes);
+  return reinterpret_cast<void*>(taken->base);
 }
 
 void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock, stream_state& stream,
@@ -119,39 +78,41 @@ void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock, s
                                             std::size_t alignment) {
   // More than the reservation holds: nothing below can help.
   if (block_size > space_.size()) throw no_room_for(block_size, alignment);
-  const auto reuse = [&]() -> void* {
-    block* taken = take_idle_alias_range(stream, block_size, alignment);
-    if (taken == nullptr) return nullptr;
-    ++stats_.alias_reuses;
-    hand_out(*taken, stream, bytes);
-    return reinterpret_cast<void*>(taken->base);
-  };
-  if (void* reused = reuse()) return reused;
-
-  const std::size_t chunk = settings_.min_chunk_size;
-  const std::size_t budget = footprint_budget(bytes);
-  const auto within_limit = [&](const window_plan& plan) {
-    return space_.mapped_bytes() + plan.missing * chunk <= budget;
-  };
-  std::optional<window_plan> plan = plan_window(stream, block_size, alignment);
-  if (plan && within_limit(*plan)) return grow_into_window(lock, stream, bytes, block_size, *plan);
-
-  // Past the limit. What other streams freed and their work has completed is free for
-  // this one too (no waiting: an event query each).
-  if (capturing_stream() == nullptr) {
-    settle_completed_streams();
-    if (void* reused = reuse()) return reused;
+  if (void* reused = allocate_from_idle_alias_range(stream, bytes, block_size, alignment)) {
+    return reused;
   }
+  const std::size_t budget = footprint_budget(bytes);
+  const std::optional<window_plan> plan = plan_window(stream, block_size, alignment);
+  if (plan && space_.mapped_bytes() + plan->missing * settings_.min_chunk_size <= budget) {
+    return grow_into_window(lock, stream, bytes, block_size, *plan);
+  }
+  return allocate_past_limit(lock, stream, bytes, block_size, alignment, budget);
+}
+
+void* stream_ordered_pool::allocate_past_limit(std::unique_lock<spin_lock>& lock,
+                                               stream_state& stream, std::size_t bytes,
+                                               std::size_t block_size, std::size_t alignment,
+                                               std::size_t budget) {
+  // What other streams freed and their work has completed is free for this one too (no
+  // waiting: an event query each).
+  if (capturing_stream() == nullptr) {
+    free_completed_streams();
+    if (void* reused = allocate_from_idle_alias_range(stream, bytes, block_size, alignment)) {
+      return reused;
+    }
+  }
+  const std::size_t chunk = settings_.min_chunk_size;
   const std::size_t wanted = chunks_for(block_size);
   make_room_for_alias_range(lock, wanted * chunk);  // may unlock: plan afresh below
-  plan = plan_window(stream, block_size, alignment);
-  if (plan && within_limit(*plan)) return grow_into_window(lock, stream, bytes, block_size, *plan);
+  const std::optional<window_plan> plan = plan_window(stream, block_size, alignment);
+  if (plan && space_.mapped_bytes() + plan->missing * chunk <= budget) {
+    return grow_into_window(lock, stream, bytes, block_size, *plan);
+  }
   std::pmr::vector<usable_chunk> borrowed = chunks_to_borrow(stream, wanted);
   const std::size_t fresh = wanted - borrowed.size();
   // A range would map at least as much new memory: the window is as good, and cheaper.
-  if (plan && plan->missing <= fresh) {
+  if (plan && plan->missing <= fresh)
     return grow_into_window(lock, stream, bytes, block_size, *plan);
-  }
   if (void* served =
           allocate_in_new_alias_range(lock, stream, bytes, alignment, std::move(borrowed), fresh)) {
     return served;
@@ -161,22 +122,15 @@ void* stream_ordered_pool::allocate_bounded(std::unique_lock<spin_lock>& lock, s
   return grow_into_window(lock, stream, bytes, block_size, *plan);
 }
 
-void* stream_ordered_pool::grow_into_window(std::unique_lock<spin_lock>& lock, stream_state& stream,
-                                            std::size_t bytes, std::size_t block_size,
-                                            const window_plan& plan) {
-  const std::size_t chunk = settings_.min_chunk_size;
-  const address start = plan.start;
-  const address end = start + block_size;
-
-  // Set aside, under the lock: the window's free blocks (their parts outside it stay
-  // free) and its holes.
-  std::pmr::vector<block*> window_blocks(&bookkeeping_);
+stream_ordered_pool::window_set_aside stream_ordered_pool::set_aside_window(
+    const stream_state& stream, address start, address end, const window_plan& plan) {
+  window_set_aside window{std::pmr::vector<block*>(&bookkeeping_),
+                          std::pmr::vector<address>(&bookkeeping_)};
   blocks_.for_each([&](block& b) {
-    if (b.end() > start && b.base < end) window_blocks.push_back(&b);
+    if (b.end() > start && b.base < end) window.blocks.push_back(&b);
   });
-  bool window_had_stream = false;
-  std::uint64_t window_sequence = 0;
-  for (block*& b : window_blocks) {
+  // The window's free blocks, their parts outside it left free.
+  for (block*& b : window.blocks) {
     free_list& list = list_of(b->stream);
     list.erase(*b);
     if (b->base < start) {
@@ -185,85 +139,69 @@ void* stream_ordered_pool::grow_into_window(std::unique_lock<spin_lock>& lock, s
       list.insert(*front);
     }
     if (b->end() > end) list.insert(blocks_.split(*b, end));
-    b->state = block_state::reserved;
-    window_had_stream = window_had_stream || b->stream == &stream;
-    window_sequence = std::max(window_sequence, b->free_sequence);
+    b->state = block_state::set_aside;
+    window.had_stream = window.had_stream || b->stream == &stream;
+    window.newest_free = std::max(window.newest_free, b->free_sequence);
   }
-  std::pmr::vector<address> targets(&bookkeeping_);
+  // And its holes, a chunk slot each.
+  const std::size_t chunk = settings_.min_chunk_size;
   for (const auto& [hole_base, hole_size] : space_.holes()) {
     const address low = std::max(hole_base, plan.first_slot);
     const address high = std::min(hole_base + hole_size, plan.end_slot);
-    for (address slot = low; slot < high; slot += chunk) targets.push_back(slot);
+    for (address slot = low; slot < high; slot += chunk) window.slots.push_back(slot);
   }
-  for (const address slot : targets) space_.take(slot, chunk);
+  for (const address slot : window.slots) space_.take(slot, chunk);
+  return window;
+}
 
-  // The driver's part, without the lock: map new chunks in the window's holes, grant
-  // access once per run.
-  lock.unlock();
-  std::vector<address> registered;
-  try {
-    std::vector<mapped_chunk> built;
-    built.reserve(targets.size());
-    for (const address slot : targets) {
-      physical_memory backing(driver_, chunk, settings_.properties);
-      mapping mapped(driver_, slot, backing, 0, chunk);
-      built.push_back({std::move(backing), std::move(mapped)});
-    }
-    for (std::size_t run = 0; run < targets.size();) {
-      std::size_t next = run + 1;
-      while (next < targets.size() && targets[next] == targets[next - 1] + chunk) ++next;
-      driver_.set_access(targets[run], (next - run) * chunk, settings_.access);
-      run = next;
-    }
-    registered.reserve(targets.size());
-    for (mapped_chunk& made : built) {
-      const address base = made.map.base();
-      register_chunk(std::move(made));
-      registered.push_back(base);
-    }
-  } catch (...) {
-    // What was mapped here goes (its destructors unmapped and released it, or the
-    // registry's entries do).
-    for (const address base : registered) {
-      registry_.remove(owner_, reinterpret_cast<void*>(base), chunk).allocation = vmm_allocation();
-    }
-    lock.lock();
-    for (const address slot : targets) space_.give_back(slot, chunk);
-    for (block* b : window_blocks) release_into(*b, b->stream);
-    throw;
+void stream_ordered_pool::map_window_chunks(const std::pmr::vector<address>& slots,
+                                            registered_chunks& registered) {
+  const std::size_t chunk = settings_.min_chunk_size;
+  std::vector<mapped_chunk> built;
+  built.reserve(slots.size());
+  for (const address slot : slots) built.push_back(build_chunk(slot, chunk));
+  // Access is granted once per run of touching chunks.
+  for (std::size_t run = 0; run < slots.size();) {
+    std::size_t next = run + 1;
+    while (next < slots.size() && slots[next] == slots[next - 1] + chunk) ++next;
+    driver_.set_access(slots[run], (next - run) * chunk, settings_.access);
+    run = next;
   }
-  lock.lock();
+  register_chunks(built, registered);
+}
 
-  stats_.chunks_mapped += targets.size();
-  stats_.cached_bytes += targets.size() * chunk;
-  ++stats_.grown_allocations;
-  for (const address slot : targets) {
-    space_.add_chunk(slot, chunk);
-    // Fresh memory: no stream may be using it here.
-    blocks_.insert(
-        {.base = slot, .size = chunk, .state = block_state::reserved, .stream = nullptr});
-  }
-  stats_.peak_mapped_bytes = std::max(stats_.peak_mapped_bytes, space_.mapped_bytes());
-
-  // One block over the window and the chunks around it, then the request carved out.
-  const address region_base = std::min(window_blocks.empty() ? start : window_blocks.front()->base,
-                                       targets.empty() ? start : targets.front());
-  const address region_end = std::max(window_blocks.empty() ? end : window_blocks.back()->end(),
-                                      targets.empty() ? end : targets.back() + chunk);
+block& stream_ordered_pool::join_window(const window_set_aside& window, address start, address end,
+                                        stream_state& stream) {
+  const std::size_t chunk = settings_.min_chunk_size;
+  const address region_base = std::min(window.blocks.empty() ? start : window.blocks.front()->base,
+                                       window.slots.empty() ? start : window.slots.front());
+  const address region_end = std::max(window.blocks.empty() ? end : window.blocks.back()->end(),
+                                      window.slots.empty() ? end : window.slots.back() + chunk);
   block* region = blocks_.find(region_base);
   while (region->end() < region_end) blocks_.absorb(*region, *blocks_.find(region->end()));
-  region->stream = window_had_stream ? &stream : nullptr;
-  region->free_sequence = window_sequence;
-  block* taken = region;
-  if (start > region->base) {
-    taken = &blocks_.split(*region, start);
-    release_into(*region, region->stream);
-  }
-  if (taken->size > block_size) {
-    release_into(blocks_.split(*taken, end), taken->stream);
-  }
-  hand_out(*taken, stream, bytes);
-  return reinterpret_cast<void*>(taken->base);
+  region->stream = window.had_stream ? &stream : nullptr;
+  region->free_sequence = window.newest_free;
+  return *region;
+}
+
+void* stream_ordered_pool::grow_into_window(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                                            std::size_t bytes, std::size_t block_size,
+                                            const window_plan& plan) {
+  const std::size_t chunk = settings_.min_chunk_size;
+  const address start = plan.start;
+  const address end = start + block_size;
+  const window_set_aside window = set_aside_window(stream, start, end, plan);
+  map_without_lock(
+      lock, [&](registered_chunks& registered) { map_window_chunks(window.slots, registered); },
+      [&] {
+        for (const address slot : window.slots) space_.give_back(slot, chunk);
+        for (block* b : window.blocks) release_into(*b, b->stream);
+      });
+  for (const address slot : window.slots) add_mapped_chunk(slot, chunk, block_state::set_aside);
+  count_growth(window.slots.size(), window.slots.size() * chunk);
+  // One block over the window and the chunks around it, then the request carved out.
+  block& region = join_window(window, start, end, stream);
+  return hand_out_from(region, start, block_size, stream, bytes, false);
 }
 
 }  // namespace vmm_pmr::detail

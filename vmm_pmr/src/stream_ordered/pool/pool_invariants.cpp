@@ -25,8 +25,8 @@ const char* state_name(block_state state) {
       return "free";
     case block_state::cached:
       return "cached";
-    case block_state::reserved:
-      return "reserved";
+    case block_state::set_aside:
+      return "set-aside";
     case block_state::lent:
       return "lent";
   }
@@ -75,17 +75,7 @@ class invariant_checker {
   // min_chunk_size from the reservation's base.
   bool check_address_space() {
     const address_space& space = pool_.space_;
-    const std::size_t chunk = pool_.settings_.min_chunk_size;
-    std::vector<piece> pieces;
-    for (const auto& [base, size] : space.holes()) pieces.push_back({base, size, "hole"});
-    for (const auto& [base, size] : space.chunks()) pieces.push_back({base, size, "chunk"});
-    for (const auto& [base, size] : space.abandoned())
-      pieces.push_back({base, size, "abandoned range"});
-    for (const alias_range& range : pool_.aliases_) {
-      pieces.push_back({range.base, range.homes.size() * chunk, "alias range"});
-    }
-    std::sort(pieces.begin(), pieces.end(),
-              [](const piece& a, const piece& b) { return a.base < b.base; });
+    const std::vector<piece> pieces = reservation_pieces();
     address expected = space.base();
     std::size_t mapped = 0;
     const piece* previous = nullptr;
@@ -95,25 +85,8 @@ class invariant_checker {
         return fail("the reservation is not tiled at {:#x}: the {} there starts at {:#x}", expected,
                     p.kind, p.base);
       }
-      if (previous != nullptr && std::string_view(previous->kind) == "hole" &&
-          std::string_view(p.kind) == "hole") {
-        return fail("holes at {:#x} and {:#x} touch but are not merged", previous->base, p.base);
-      }
-      if (std::string_view(p.kind) == "chunk") {
-        mapped += p.size;
-        if (p.size % pool_.settings_.granularity != 0) {
-          return fail("the chunk at {:#x} is {} B, not a multiple of the granularity", p.base,
-                      p.size);
-        }
-        if (pool_.bounded() && p.size != chunk) {
-          return fail("the bounded pool's chunk at {:#x} is {} B, not min_chunk_size ({} B)",
-                      p.base, p.size, chunk);
-        }
-      }
-      if (pool_.bounded() && std::string_view(p.kind) != "hole" && !on_grid(p.base)) {
-        return fail("the {} at {:#x} is off the chunk grid (reservation base {:#x}, chunk {} B)",
-                    p.kind, p.base, space.base(), chunk);
-      }
+      if (!check_piece(p, previous)) return false;
+      if (std::string_view(p.kind) == "chunk") mapped += p.size;
       expected = p.base + p.size;
       previous = &p;
     }
@@ -127,10 +100,50 @@ class invariant_checker {
     return true;
   }
 
+  // Every part of the reservation the pool knows of, by address.
+  std::vector<piece> reservation_pieces() const {
+    const address_space& space = pool_.space_;
+    std::vector<piece> pieces;
+    for (const auto& [base, size] : space.holes()) pieces.push_back({base, size, "hole"});
+    for (const auto& [base, size] : space.chunks()) pieces.push_back({base, size, "chunk"});
+    for (const auto& [base, size] : space.abandoned())
+      pieces.push_back({base, size, "abandoned range"});
+    for (const alias_range& range : pool_.aliases_) {
+      pieces.push_back(
+          {range.base, range.homes.size() * pool_.settings_.min_chunk_size, "alias range"});
+    }
+    std::sort(pieces.begin(), pieces.end(),
+              [](const piece& a, const piece& b) { return a.base < b.base; });
+    return pieces;
+  }
+
+  bool check_piece(const piece& p, const piece* previous) {
+    const std::size_t chunk = pool_.settings_.min_chunk_size;
+    if (previous != nullptr && std::string_view(previous->kind) == "hole" &&
+        std::string_view(p.kind) == "hole") {
+      return fail("holes at {:#x} and {:#x} touch but are not merged", previous->base, p.base);
+    }
+    if (std::string_view(p.kind) == "chunk") {
+      if (p.size % pool_.settings_.granularity != 0) {
+        return fail("the chunk at {:#x} is {} B, not a multiple of the granularity", p.base,
+                    p.size);
+      }
+      if (pool_.bounded() && p.size != chunk) {
+        return fail("the bounded pool's chunk at {:#x} is {} B, not min_chunk_size ({} B)", p.base,
+                    p.size, chunk);
+      }
+    }
+    if (pool_.bounded() && std::string_view(p.kind) != "hole" && !on_grid(p.base)) {
+      return fail("the {} at {:#x} is off the chunk grid (reservation base {:#x}, chunk {} B)",
+                  p.kind, p.base, pool_.space_.base(), chunk);
+    }
+    return true;
+  }
+
   // The block map is a well-linked list in address order whose index finds every block;
   // the blocks outside alias ranges tile the mapped chunks; blocks are whole multiples of
   // the block alignment; adjacent free blocks of one list are merged; no block is
-  // reserved (that state exists only while an allocation maps memory).
+  // set aside (that state exists only while a growth maps memory).
   bool check_blocks() {
     std::vector<std::pair<address, address>> runs;  // chunks that touch, merged
     for (const auto& [base, size] : pool_.space_.chunks()) {
@@ -179,7 +192,7 @@ class invariant_checker {
     if (previous != nullptr && previous->end() > b.base) {
       return fail("the {} overlaps the {}", describe(b), describe(*previous));
     }
-    if (b.state == block_state::reserved)
+    if (b.state == block_state::set_aside)
       return fail("the {} is set aside by no allocation", describe(b));
     if (b.state == block_state::live &&
         (b.stream == nullptr || b.requested == 0 || b.requested > b.size)) {
@@ -200,7 +213,7 @@ class invariant_checker {
     return true;
   }
 
-  // Every free block is in exactly one free list, its stream's (the settled list's when it
+  // Every free block is in exactly one free list, its stream's (the ownerless list's when it
   // has none), and each list's byte count is its blocks'.
   bool check_free_lists() {
     std::size_t listed = 0;
@@ -226,7 +239,7 @@ class invariant_checker {
       }
       return ok;
     };
-    if (!check_list(pool_.settled_, nullptr)) return false;
+    if (!check_list(pool_.ownerless_, nullptr)) return false;
     for (const stream_state& stream : pool_.streams_) {
       if (!check_list(stream.free_blocks, &stream)) return false;
     }
@@ -367,6 +380,13 @@ class invariant_checker {
       return fail("live blocks ({} B) and cached ({} B) do not add up to the mapped {} B",
                   live_block_bytes, cached_bytes, pool_.space_.mapped_bytes());
     }
+    return check_peaks_and_counts(live_count) && check_stream_usage();
+  }
+
+  // Peaks are not below the present values, and the ways of serving an allocation add up
+  // to the allocations.
+  bool check_peaks_and_counts(std::size_t live_count) {
+    const stream_ordered_stats& stats = pool_.stats_;
     if (stats.peak_live_bytes < stats.live_bytes ||
         stats.peak_mapped_bytes < pool_.space_.mapped_bytes()) {
       return fail("a peak is below the present value");
@@ -378,6 +398,11 @@ class invariant_checker {
       return fail("{} allocations, {} served, {} deallocations, {} live", stats.allocations, served,
                   stats.deallocations, live_count);
     }
+    return true;
+  }
+
+  // Each stream's live count and bytes are its live blocks'.
+  bool check_stream_usage() {
     for (const stream_state& stream : pool_.streams_) {
       std::size_t count = 0;
       std::size_t bytes = 0;

@@ -1,39 +1,42 @@
 // The mechanism behind stream_ordered_resource: one reservation, chunks mapped into it
 // on demand, blocks suballocated from them and recycled per stream.
 //
-// Where a request is served from, in order (see allocate_from_cache):
+// Where a request is served from, in order (allocate_from_free_blocks, free_block_reuse.cpp):
 //   1. the stream's exact-size cache (the hot path: a pop, no driver call);
 //   2. the stream's own free list (best fit, after merging its cache in);
-//   3. settled blocks (freed on a stream whose work is known to be done);
+//   3. ownerless blocks (freed on a stream whose work is known to be done);
 //   4. blocks of another stream A that this stream already waited for (no new call);
 //   5. blocks of A whose freeing has completed: an event recorded on A after the free,
-//      found complete, settles them;
+//      found complete, makes them ownerless;
 //   6. a block of A after making this stream wait for that event (cuStreamWaitEvent);
-//   7. a new chunk (growth), mapped outside the lock; with a footprint limit, an idle alias
-//      range first, and past the limit a new alias range of free chunks mapped again
-//      where the request goes (bounded_growth.cpp, alias_ranges.cpp);
-//   8. trim (waiting for the streams that freed into free chunks), then 1-7 once more.
+//   7. a new chunk (growth: growth_protocol.hpp, unbounded_growth.cpp), mapped outside the
+//      lock; with a footprint limit, an idle alias range first, and past the limit a new
+//      alias range of free chunks mapped again where the request goes (bounded_growth.cpp,
+//      alias_ranges.cpp);
+//   8. trim (waiting for the streams that freed into free chunks; trim.cpp), then 1-7 once
+//      more.
 // Steps 4-6 are skipped when this stream or A is capturing a graph.
+//
+// Words: "reserved" is only the VMM address reservation; a free block "of a stream" may
+// still be used by that stream's queued work, an "ownerless" one by no stream's; "waiting
+// for a stream" means waiting for an event recorded on it (stream_waits.cpp).
 //
 // Invariants, under the lock:
 //   - the blocks tile the mapped chunks, plus the alias ranges in use (one block each):
 //     mapped = live + cached, where a chunk lent to a range counts through the range's
 //     block (alias_range.hpp);
 //   - a free block is in exactly one list: its stream's cache or free list, or the
-//     settled list when its stream is null; reserved, lent and live blocks are in none,
+//     ownerless list when its stream is null; set-aside, lent and live blocks are in none,
 //     and so are the blocks of alias ranges, which only the exact-size caches hold;
 //   - two adjacent free blocks of one list are merged, except in the exact-size caches;
 //   - a block freed on A reaches another stream only through steps 3-6;
-//   - a free block with a stream is never unmapped: trim settles it first, by waiting
-//     for an event recorded on its stream after it was freed; an alias range is unmapped
-//     only once the work of its last user is known complete.
-// Driver calls for growth and release run without the lock: the address range (and the
-// free block before it, when the request extends one) is set aside under the lock
-// first; a bounded pool's growth sets aside its window's free blocks (reserved) and its
-// holes, and a new alias range its addresses and the chunks it lends. Event calls
-// (record, query, wait) are short and run under it; waiting for an event (trim, settle)
-// never does. The lock is a spin lock (spin_lock.hpp): the hot path holds it for tens of
-// nanoseconds.
+//   - a free block with a stream is never unmapped: trim makes it ownerless first, by
+//     waiting for an event recorded on its stream after it was freed; an alias range is
+//     unmapped only once the work of its last user is known complete.
+// Driver calls for growth and release run without the lock, after what they use is set
+// aside under it (growth_protocol.hpp). Event calls (record, query, wait) are short and run
+// under it; waiting for an event (trim, wait_for_stream) never does. The lock is a spin lock
+// (spin_lock.hpp): the hot path holds it for tens of nanoseconds.
 #pragma once
 
 #include <cstddef>
@@ -52,6 +55,8 @@
 #include "stream_ordered/pool/free_lists.hpp"
 #include "stream_ordered/pool/node_pool.hpp"
 #include "stream_ordered/pool/spin_lock.hpp"
+#include "stream_ordered/pool/stream_state.hpp"
+#include "stream_ordered/pool/window.hpp"
 #include "vmm_pmr/backend/backend.hpp"
 #include "vmm_pmr/core/error.hpp"
 #include "vmm_pmr/core/stream_view.hpp"
@@ -62,32 +67,6 @@
 #include "vmm_pmr/stream_ordered/stream_ordered_stats.hpp"
 
 namespace vmm_pmr::detail {
-
-// What the pool knows about one stream. Created on the stream's first use and kept
-// until the pool dies, so pointers to it stay valid across unlocked driver calls.
-struct stream_state {
-  stream_state(stream_view stream, std::pmr::memory_resource* memory)
-      : stream(stream), waited_for(memory) {
-    usage.stream = stream;
-  }
-
-  std::size_t cached_bytes() const noexcept { return free_blocks.bytes() + recent.bytes(); }
-  bool has_free_blocks() const noexcept { return !free_blocks.empty() || !recent.empty(); }
-  // The newest free of `donor` this stream is already ordered after (0: none).
-  std::uint64_t waited_sequence(const stream_state& donor) const noexcept;
-  void note_wait(stream_state& donor, std::uint64_t covers);
-
-  stream_view stream;
-  free_list free_blocks;
-  cached_bins recent;
-  event done;                      // created when first recorded
-  std::uint64_t newest_free = 0;   // sequence number of the latest block freed here
-  std::uint64_t event_covers = 0;  // frees numbered up to this precede done's latest record
-  bool event_recorded = false;
-  bool event_complete = false;  // done's latest record was seen complete
-  std::pmr::vector<std::pair<stream_state*, std::uint64_t>> waited_for;
-  stream_usage usage;
-};
 
 struct pool_settings {
   physical_properties properties;
@@ -145,7 +124,9 @@ class stream_ordered_pool {
   free_outcome deallocate(void* pointer, std::size_t bytes, stream_view stream);
 
   std::size_t trim(std::size_t bytes_to_keep);
-  void settle(stream_view stream);
+  // Waits for the work queued on `stream` before its frees; its free blocks become
+  // ownerless.
+  void wait_for_stream(stream_view stream);
 
   // Waits for the streams with free blocks, unmaps and releases every chunk, and returns
   // the blocks still live. The pool is unusable afterwards.
@@ -161,16 +142,15 @@ class stream_ordered_pool {
  private:
   friend class invariant_checker;  // pool_invariants.cpp
 
-  struct growth_plan {
-    address chunk_base = 0;
-    std::size_t chunk_size = 0;
-    block* extended = nullptr;  // the free block right before the chunk the request extends
-  };
+  // A stream to wait for, and the frees its event's record covers.
   struct pending_wait {
     stream_state* stream;
     std::uint64_t covers;
   };
+  // Chunks a growth registered (base, size): unregistered again if it fails.
+  using registered_chunks = std::vector<std::pair<address, std::size_t>>;
 
+  // ---- entry points and lifetime: stream_ordered_pool.cpp ----
   // Most calls name the stream the previous call named.
   stream_state& state_of(stream_view stream) {
     if (last_stream_ != nullptr && last_stream_->stream == stream) [[likely]]
@@ -178,36 +158,106 @@ class stream_ordered_pool {
     return find_or_add_state(stream);
   }
   stream_state& find_or_add_state(stream_view stream);
-  free_list& list_of(stream_state* stream) noexcept {
-    return stream == nullptr ? settled_ : stream->free_blocks;
-  }
+  void hand_out(block& b, stream_state& stream, std::size_t bytes) noexcept;
+  // Counts the free of live block `b` on `freeing` and numbers it.
+  void count_free(block& b, stream_state& freeing) noexcept;
+  // The streams whose frees shut_down() waits for before unmapping.
+  std::pmr::vector<stream_state*> streams_to_wait_for_at_shutdown();
+  free_outcome diagnose_bad_free(address at, const block* found);  // bad_free.cpp
 
-  block* allocate_from_cache(stream_state& stream, std::size_t block_size, std::size_t alignment);
+  // ---- reuse of free blocks: free_block_reuse.cpp ----
+  // Steps 2-6 of the order above; null when none serves the request.
+  block* allocate_from_free_blocks(stream_state& stream, std::size_t block_size,
+                                   std::size_t alignment);
   block* take_from_other_streams(stream_state& stream, std::size_t block_size,
                                  std::size_t alignment);
+  // The other streams holding free blocks, when together they hold at least `block_size`.
+  std::pmr::vector<stream_state*> donors_for(const stream_state& stream, std::size_t block_size);
+  block* take_already_waited_for(stream_state& stream,
+                                 const std::pmr::vector<stream_state*>& donors,
+                                 std::size_t block_size, std::size_t alignment);
+  // Makes the donors' completed frees ownerless; returns the donors still pending.
+  std::pmr::vector<stream_state*> free_completed_donations(
+      const std::pmr::vector<stream_state*>& donors);
+  block* take_after_wait(stream_state& stream, const std::pmr::vector<stream_state*>& pending,
+                         std::size_t block_size, std::size_t alignment);
+  // Takes [placement, placement + size) out of free block `b` (in its list); the rest
+  // stays free with b's stream. Returns the live block, not yet handed out.
+  block& carve(block& b, std::size_t block_size, std::size_t alignment);
+
+  // ---- free-list bookkeeping: free_list_bookkeeping.cpp ----
+  free_list& list_of(stream_state* stream) noexcept {
+    return stream == nullptr ? ownerless_ : stream->free_blocks;
+  }
+  // Puts a free block (in no list) into `stream`'s free list (null: the ownerless one),
+  // merged with adjacent free blocks of that list.
+  void release_into(block& b, stream_state* stream);
+  void flush_cache(stream_state& stream);
+  void flush_all_caches();
+
+  // ---- waiting for streams: stream_waits.cpp ----
+  // Records `stream`'s event after its latest free unless it already covers it.
+  void record_frees(stream_state& stream);
+  // Whether the work before the latest record of `stream`'s event (recorded) is done:
+  // queries the event until it says so once.
+  bool stream_is_done(stream_state& stream);
+  // Moves `stream`'s free blocks numbered up to `covers` to the ownerless list.
+  void make_ownerless(stream_state& stream, std::uint64_t covers);
+  // Records and queries the events of streams with free blocks; makes what completed
+  // ownerless. Never waits.
+  void free_completed_streams();
+  const stream_state* capturing_stream();
+  // Waits for each stream's record without the lock, then makes what it covers ownerless.
+  void wait_without_lock(std::unique_lock<spin_lock>& lock,
+                         const std::pmr::vector<pending_wait>& waits);
+  // After waiting for `stream`'s record covering `covers`: what it covers is ownerless.
+  void after_wait(stream_state& stream, std::uint64_t covers);
+  // Adds `stream` to `waits`, recording its event, unless it is there already.
+  void add_wait(std::pmr::vector<pending_wait>& waits, stream_state& stream);
+
+  // ---- the growth protocol: growth_protocol.hpp, growth_protocol.cpp ----
+  template <typename MapChunks, typename GiveBack>
+  void map_without_lock(std::unique_lock<spin_lock>& lock, MapChunks&& map_chunks,
+                        GiveBack&& give_back);
+  // Physical memory of `size` bytes mapped at `base` (access not yet granted).
+  mapped_chunk build_chunk(address base, std::size_t size);
+  // Hands the chunks to the registry, noting each in `registered`.
+  void register_chunks(std::vector<mapped_chunk>& built, registered_chunks& registered);
+  void unregister_chunks(const registered_chunks& registered) noexcept;
+  // A chunk the growth mapped, as one block in `state` with no stream.
+  block& add_mapped_chunk(address base, std::size_t size, block_state state);
+  // The statistics of a growth that mapped `chunks` new chunks of `bytes` in all.
+  void count_growth(std::size_t chunks, std::size_t bytes) noexcept;
+  // Cuts [start, start + block_size) out of `region` (set aside, in no list), frees what
+  // lies before it with region's stream, and what lies after it with region's stream or,
+  // when `rest_is_fresh`, ownerless as never used; hands the request out.
+  void* hand_out_from(block& region, address start, std::size_t block_size, stream_state& stream,
+                      std::size_t bytes, bool rest_is_fresh);
+  // What growth throws when no range of the reservation holds the request.
+  out_of_memory no_room_for(std::size_t block_size, std::size_t alignment) const;
+
+  // ---- growth without a footprint limit: unbounded_growth.cpp ----
+  struct growth_plan {
+    address chunk_base = 0;
+    std::size_t chunk_size = 0;
+    block* extended = nullptr;  // the free block right before the chunk the request extends
+  };
   void* allocate_by_growing(std::unique_lock<spin_lock>& lock, stream_state& stream,
                             std::size_t bytes, std::size_t block_size, std::size_t alignment);
   growth_plan plan_growth(const stream_state& stream, std::size_t block_size,
                           std::size_t alignment);
+  // The free block of `stream` (or ownerless) ending at `hole_base` that a request at
+  // `alignment` may extend into the hole, and where the request would start in it.
+  std::pair<block*, address> extendable_before(address hole_base, const stream_state& stream,
+                                               std::size_t alignment);
   std::size_t preferred_chunk_size() const noexcept;
-  // What growth throws when no range of the reservation holds the request.
-  out_of_memory no_room_for(std::size_t block_size, std::size_t alignment) const;
-  void map_chunk(address base, std::size_t size);
-  void register_chunk(mapped_chunk chunk);
 
   // ---- a bounded footprint (settings_.footprint_limit): bounded_growth.cpp ----
-  // Where a request goes when no free block holds it: a window over free blocks it may use
-  // and holes, touching the chunk-aligned range [first_slot, end_slot), of which `missing`
-  // chunks are holes to map.
-  struct window_plan {
-    address start = 0;
-    address first_slot = 0;
-    address end_slot = 0;
-    std::size_t missing = 0;
-  };
   bool bounded() const noexcept { return settings_.footprint_limit.has_value(); }
   // The mapped bytes allowed after serving a request of `bytes`, rounded up to a chunk.
   std::size_t footprint_budget(std::size_t bytes) const noexcept;
+  // Holes and free blocks `stream` may use, in address order.
+  std::pmr::vector<window_segment> window_segments(const stream_state& stream);
   // The window with the fewest missing chunks (the lowest among equals), or nullopt.
   std::optional<window_plan> plan_window(const stream_state& stream, std::size_t block_size,
                                          std::size_t alignment);
@@ -215,9 +265,31 @@ class stream_ordered_pool {
   // new alias range past it (whichever maps the least new memory).
   void* allocate_bounded(std::unique_lock<spin_lock>& lock, stream_state& stream, std::size_t bytes,
                          std::size_t block_size, std::size_t alignment);
+  // Past the limit (`budget`, the footprint_budget() of the request): after freeing what
+  // completed work freed, a new alias range when it maps less than the window.
+  void* allocate_past_limit(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                            std::size_t bytes, std::size_t block_size, std::size_t alignment,
+                            std::size_t budget);
+  // An idle alias range handed out for the request, or null.
+  void* allocate_from_idle_alias_range(stream_state& stream, std::size_t bytes,
+                                       std::size_t block_size, std::size_t alignment);
   // Maps new chunks into the window's holes and carves the request out of the window.
   void* grow_into_window(std::unique_lock<spin_lock>& lock, stream_state& stream, std::size_t bytes,
                          std::size_t block_size, const window_plan& plan);
+  // What a window's growth set aside: its free blocks (cut to the window, state set_aside)
+  // and the chunk slots of its holes (taken out of the holes).
+  struct window_set_aside {
+    std::pmr::vector<block*> blocks;
+    std::pmr::vector<address> slots;
+    bool had_stream = false;  // a block was of the requesting stream
+    std::uint64_t newest_free = 0;
+  };
+  window_set_aside set_aside_window(const stream_state& stream, address start, address end,
+                                    const window_plan& plan);
+  void map_window_chunks(const std::pmr::vector<address>& slots, registered_chunks& registered);
+  // One block over the window's blocks and new chunks (the whole of both).
+  block& join_window(const window_set_aside& window, address start, address end,
+                     stream_state& stream);
 
   // ---- alias ranges: alias_ranges.cpp ----
   // The chunks a block of `block_size` bytes takes in an alias range.
@@ -230,21 +302,13 @@ class stream_ordered_pool {
   // Every such chunk, in address order: one pass over the blocks.
   std::pmr::vector<usable_chunk> usable_chunks(const stream_state& stream);
   // An idle range of exactly the request's chunks, all usable by `stream`, now in use by
-  // the returned (reserved) block; null when there is none. No driver call.
+  // the returned (set-aside) block; null when there is none. No driver call.
   block* take_idle_alias_range(stream_state& stream, std::size_t block_size, std::size_t alignment);
+  // The block using `range`, now in use: first in the list (most recently used).
+  block& use_alias_range(std::pmr::list<alias_range>::iterator range);
   // Up to `wanted` usable chunks for a new range, those of the smallest free blocks first
   // (they serve the fewest requests), the highest among equals.
   std::pmr::vector<usable_chunk> chunks_to_borrow(const stream_state& stream, std::size_t wanted);
-  // The highest slot of the chunk grid (min_chunk_size apart from the reservation's base)
-  // in the hole [hole_base, hole_base + hole_size) where `bytes` fit at `alignment`.
-  std::optional<address> highest_slot_in(address hole_base, std::size_t hole_size,
-                                         std::size_t bytes, std::size_t alignment) const noexcept;
-  // Maps the `borrowed` chunks and `fresh` new ones (mapped in the pool's chunks first)
-  // back to back in a new range, and hands it out. Null when no hole of the reservation
-  // holds it.
-  void* allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock, stream_state& stream,
-                                    std::size_t bytes, std::size_t alignment,
-                                    std::pmr::vector<usable_chunk> borrowed, std::size_t fresh);
   // Cuts each chunk out of the free block that holds it and marks it lent. The highest
   // first: cutting a chunk out of a block keeps the block object for the part below it,
   // so the holders of lower chunks stay valid.
@@ -260,37 +324,52 @@ class stream_ordered_pool {
   // done, the least recently used first, while the ranges would map more than their
   // share of the pool's memory or no hole holds the range. Unmaps without the lock.
   void make_room_for_alias_range(std::unique_lock<spin_lock>& lock, std::size_t range_bytes);
+
+  // ---- making an alias range: new_alias_range.cpp ----
+  // Where a new range goes and the homes of its new chunks, all taken out of the holes.
+  struct alias_placement {
+    address base;
+    std::pmr::vector<address> fresh_homes;
+  };
+  // The highest slot of the chunk grid (min_chunk_size apart from the reservation's base)
+  // in the hole [hole_base, hole_base + hole_size) where `bytes` fit at `alignment`.
+  std::optional<address> highest_slot_in(address hole_base, std::size_t hole_size,
+                                         std::size_t bytes, std::size_t alignment) const noexcept;
+  // The range in the highest hole that holds it (growth takes the lowest) and `fresh` chunk
+  // slots, the lowest, set aside; nullopt (nothing taken) when the holes lack room.
+  std::optional<alias_placement> place_alias_range(std::size_t range_bytes, std::size_t alignment,
+                                                   std::size_t fresh);
+  // The driver's part: the new chunks in the pool's chunks, then every chunk mapped again
+  // in the range, access granted once over it, the range registered.
+  void map_alias_range(const alias_placement& placement, const std::pmr::vector<address>& homes,
+                       std::size_t alignment, registered_chunks& registered);
+  // After mapping: the range's new chunks (lent at once) and the range itself, in use by
+  // the returned (set-aside) block.
+  block& add_alias_range(const alias_placement& placement, std::pmr::vector<address> homes);
+  // Maps the `borrowed` chunks and `fresh` new ones (mapped in the pool's chunks first)
+  // back to back in a new range, and hands it out. Null when no hole of the reservation
+  // holds it.
+  void* allocate_in_new_alias_range(std::unique_lock<spin_lock>& lock, stream_state& stream,
+                                    std::size_t bytes, std::size_t alignment,
+                                    std::pmr::vector<usable_chunk> borrowed, std::size_t fresh);
+
+  // ---- trim: trim.cpp ----
+  bool chunk_is_free(address base, std::size_t size, bool ownerless_only);
+  void cut_out_chunk(address base, std::size_t size);
+  // Releases ownerless free chunks, highest first, while more than `bytes_to_keep` stay
+  // cached. Unmaps without the lock.
+  std::size_t release_free_chunks(std::unique_lock<spin_lock>& lock, std::size_t bytes_to_keep);
+  // Retires the idle ranges that map one of the chunks in `releasing`, into `retiring`.
+  void retire_ranges_mapping(const address_list& releasing, address_list& retiring);
+  // The streams that freed into otherwise free chunks, and the last users of idle ranges.
+  std::pmr::vector<pending_wait> waits_before_trim();
+  // Retires and unmaps the idle ranges whose last user's work is done.
+  void retire_done_alias_ranges(std::unique_lock<spin_lock>& lock);
   // Unmaps the ranges in `retiring` (taken out of aliases_ already) and the chunks in
   // `releasing` (cut out already), without the lock, and gives their addresses back.
   void unmap_retired(std::unique_lock<spin_lock>& lock, address_list& retiring,
                      address_list& releasing);
-
-  // Takes [placement, placement + size) out of free block `b` (in its list); the rest
-  // stays free with b's stream. Returns the live block, not yet handed out.
-  block& carve(block& b, std::size_t block_size, std::size_t alignment);
-  void hand_out(block& b, stream_state& stream, std::size_t bytes) noexcept;
-  // Puts a free block (in no list) into `stream`'s free list (null: settled), merged
-  // with adjacent free blocks of that list.
-  void release_into(block& b, stream_state* stream);
-  void flush_cache(stream_state& stream);
-  void flush_all_caches();
-
-  // Records `stream`'s event after its latest free unless it already covers it.
-  void record_frees(stream_state& stream);
-  // Moves `stream`'s free blocks numbered up to `covers` to the settled list.
-  void settle_covered(stream_state& stream, std::uint64_t covers);
-  // Records and queries the events of streams with free blocks; settles what completed.
-  void settle_completed_streams();
-  const stream_state* capturing_stream();
-
-  bool chunk_is_free(address base, std::size_t size, bool settled_only);
-  void cut_out_chunk(address base, std::size_t size);
-  // Releases settled free chunks, highest first, while more than `bytes_to_keep` stay
-  // cached. Unmaps without the lock.
-  std::size_t release_free_chunks(std::unique_lock<spin_lock>& lock, std::size_t bytes_to_keep);
   std::size_t trim_without_waiting() noexcept;
-
-  free_outcome diagnose_bad_free(address at, const block* found);
 
   backend& driver_;
   mapping_registry& registry_;
@@ -303,7 +382,7 @@ class stream_ordered_pool {
   node_pool bookkeeping_;
   address_space space_;
   block_map blocks_;
-  free_list settled_;
+  free_list ownerless_;
   std::pmr::list<stream_state> streams_;
   std::pmr::unordered_map<std::uintptr_t, stream_state*> stream_index_;
   stream_state* last_stream_ = nullptr;
