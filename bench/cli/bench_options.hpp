@@ -1,7 +1,7 @@
 // The command line of vmm_pmr_bench, parsed and checked (by CLI11).
 //
 // Parsing only checks what can be checked without a device (syntax, ranges, units); the
-// values that depend on the backend (default sizes, growth target) are settled later in
+// values that depend on the backend (default sizes, growth target) are resolved later in
 // run_settings. Every mistake is a usage_error whose message names the option and says
 // what it accepts; main() prints it and exits with status 2.
 #pragma once

@@ -105,7 +105,7 @@ int run(const bench_options& options) {
     fmt::print(stderr, "vmm_pmr_bench: {}\n", failure.what());
     return exit_failure;
   }
-  const run_settings settings = settle_run_settings(options, choice.on_gpu);
+  const run_settings settings = resolve_run_settings(options, choice.on_gpu);
   const environment facts = describe_environment(choice, granularity, options.command_line);
   print_header(stdout, facts);
   std::fflush(stdout);

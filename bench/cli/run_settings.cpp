@@ -24,7 +24,7 @@ sampling_plan whole_runs(std::size_t warmup, std::size_t repetitions) {
 
 }  // namespace
 
-run_settings settle_run_settings(const bench_options& options, bool on_gpu) {
+run_settings resolve_run_settings(const bench_options& options, bool on_gpu) {
   const bool quick = options.quick;
   run_settings settings;
   settings.quick = quick;

@@ -1,4 +1,4 @@
-// The parameters of one run, settled from the command line and the backend.
+// The parameters of one run, resolved from the command line and the backend.
 //
 // Defaults depend on --quick and on where the run happens (a GPU grows a buffer to up to
 // 8 GiB, a CPU machine to up to 1 GiB); an explicit option always wins. The settings are
@@ -53,6 +53,6 @@ struct run_settings {
   streams_settings streams;
 };
 
-run_settings settle_run_settings(const bench_options& options, bool on_gpu);
+run_settings resolve_run_settings(const bench_options& options, bool on_gpu);
 
 }  // namespace vmm_pmr::bench

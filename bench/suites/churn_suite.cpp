@@ -55,7 +55,7 @@ constexpr double time_target_of_malloc_async = 0.2;  // per op, × cudaMallocAsy
 // fragmentation_target × peak live, since the pool rounds its bound up to a chunk.
 constexpr double bounded_footprint_limit = 1.09;
 
-// stream_ordered_options::min_chunk_size as the resource settles it (0: 2 MiB, rounded
+// stream_ordered_options::min_chunk_size as the resource resolves it (0: 2 MiB, rounded
 // up to the granularity): the smallest chunk it maps, and with footprint_limit set the
 // size of every chunk.
 std::size_t smallest_chunk_size(const stream_ordered_resource& resource) {
