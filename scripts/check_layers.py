@@ -68,6 +68,10 @@ def check(root):
     private_root = root / "vmm_pmr" / "src"
     testing_root = root / "vmm_pmr_testing"
     problems = []
+    missing = [str(folder) for folder in (public_root, private_root) if not folder.is_dir()]
+    if missing:
+        return [f"no library sources at {', '.join(missing)}: pass the root of a vmm_pmr "
+                f"checkout"], 0
 
     def files_under(folder):
         return sorted(p for p in folder.rglob("*") if p.suffix in SOURCE_SUFFIXES)
@@ -147,7 +151,12 @@ def self_test():
             print("self-test FAILED\n expected:\n  " + "\n  ".join(expected) +
                   "\n found:\n  " + "\n  ".join(problems))
             return 1
-        print(f"self-test: all {len(expected)} planted violations found, nothing else")
+        nowhere, _ = check(root / "nowhere")
+        if not nowhere or "no library sources" not in nowhere[0]:
+            print(f"self-test FAILED: a folder without sources passed ({nowhere})")
+            return 1
+        print(f"self-test: all {len(expected)} planted violations found, nothing else; "
+              f"a folder without sources fails")
         return 0
 
 
