@@ -10,6 +10,7 @@
 
 #include <c10/util/Exception.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdio>
 
@@ -34,12 +35,16 @@ void* vmm_pmr_torch_allocate(std::size_t size, int device, void* stream) {
 
 // CUDAPluggableAllocator's free_fn: void(void*, size_t, int, cudaStream_t), called with
 // the size, device and stream of the allocation. It runs in a tensor's deleter, which
-// must not throw: a failure is said on stderr (and counted in the pool's
-// deallocation_errors) and the program goes on.
+// must not throw: a refused free (counted in the pool's deallocation_errors) is said on
+// stderr, once, so that a loop of them does not flood the output, and the program goes on.
 void vmm_pmr_torch_deallocate(void* pointer, std::size_t size, int device, void* stream) {
+  static std::atomic<bool> reported{false};
   vmm_pmr_pool* pool = vmm_pmr_device_pool(device);
   if (pool == nullptr || vmm_pmr_pool_deallocate(pool, pointer, size, stream) != 0) {
-    std::fprintf(stderr, "vmm_pmr: freeing PyTorch's %zu bytes at %p on device %d failed: %s\n",
+    if (reported.exchange(true)) return;
+    std::fprintf(stderr,
+                 "vmm_pmr: freeing PyTorch's %zu bytes at %p on device %d failed: %s (reported "
+                 "once; later failures are counted in vmm_pmr_stats.deallocation_errors)\n",
                  size, pointer, device, vmm_pmr_last_error());
   }
 }

@@ -21,10 +21,10 @@ def _format(key, value):
     if isinstance(value, os.PathLike):
         value = os.fspath(value)
     text = repr(value) if isinstance(value, float) else str(value)
-    if "," in text or "=" in text:
+    if "," in text:
         raise Error(
-            key + "=" + repr(text) + " cannot be passed: VMM_PMR_CONF separates options with ',' "
-            "and keys from values with '='; choose a value without them"
+            key + "=" + repr(text) + " cannot be passed: VMM_PMR_CONF separates options with "
+            "commas, so a value cannot hold one; choose a value without a comma"
         )
     return text
 
@@ -52,7 +52,8 @@ def _check_with_library(options):
     library = load_library()
     pool = library.vmm_pmr_pool_create(0, format_options(trial).encode())
     if not pool:
-        raise Error(CONF_VARIABLE + "=" + repr(format_options(options)) + " is not valid: " + last_error(library))
+        message = last_error(library)
+        raise Error(CONF_VARIABLE + "=" + repr(format_options(options)) + " is refused: " + message)
     library.vmm_pmr_pool_destroy(pool)
 
 

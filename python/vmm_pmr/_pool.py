@@ -13,6 +13,13 @@ from ._library import STAT_NAMES, Stats, last_error, load_library
 from ._streams import stream_pointer
 
 
+def _byte_count(name, value):
+    value = int(value)
+    if value < 0:
+        raise ValueError(name + " must be a number of bytes >= 0, not " + str(value))
+    return value
+
+
 class Pool:
     """Stream-ordered device memory: allocate(size, stream) / deallocate(pointer, size, stream)."""
 
@@ -47,14 +54,18 @@ class Pool:
 
     def allocate(self, size, stream=None):
         """The address (an int) of `size` bytes usable on `stream` at once."""
-        pointer = self._library.vmm_pmr_pool_allocate(self._live_handle(), size, stream_pointer(stream))
+        pointer = self._library.vmm_pmr_pool_allocate(
+            self._live_handle(), _byte_count("size", size), stream_pointer(stream)
+        )
         if not pointer:
             raise Error(last_error(self._library))
         return pointer
 
     def try_allocate(self, size, stream=None):
         """Like allocate(), but 0 instead of an exception; message() then says why."""
-        return self._library.vmm_pmr_pool_allocate(self._live_handle(), size, stream_pointer(stream)) or 0
+        return self._library.vmm_pmr_pool_allocate(
+            self._live_handle(), _byte_count("size", size), stream_pointer(stream)
+        ) or 0
 
     def message(self):
         """This thread's last error message from the library."""
@@ -62,14 +73,19 @@ class Pool:
 
     def deallocate(self, pointer, size, stream=None):
         """Frees `pointer` (`size` bytes, as allocated): reusable after `stream`'s work so far."""
-        self._check(self._library.vmm_pmr_pool_deallocate(self._live_handle(), pointer, size, stream_pointer(stream)))
+        result = self._library.vmm_pmr_pool_deallocate(
+            self._live_handle(), pointer, _byte_count("size", size), stream_pointer(stream)
+        )
+        self._check(result)
 
     def free(self, pointer):
         """Frees `pointer` by address alone, on the stream it was allocated on."""
         self._check(self._library.vmm_pmr_pool_free(self._live_handle(), pointer))
 
     def trim(self, keep=0):
-        """Gives whole free chunks back while more than `keep` bytes stay cached; the bytes released."""
+        """Gives whole free chunks back while more than `keep` bytes stay cached; returns
+        the bytes released."""
+        keep = _byte_count("keep", keep)
         return self._check(self._library.vmm_pmr_pool_trim(self._live_handle(), keep))
 
     def settle(self, stream=None):

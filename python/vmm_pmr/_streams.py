@@ -9,7 +9,9 @@ def stream_pointer(stream):
     if stream is None:
         return 0
     if isinstance(stream, bool):
-        raise TypeError("a stream must be None, an int address, or a PyTorch or CuPy stream, not a bool")
+        raise TypeError(
+            "a stream must be None, an int address, or a PyTorch or CuPy stream, not a bool"
+        )
     if isinstance(stream, int):
         return stream
     for attribute in ("cuda_stream", "ptr"):

@@ -57,7 +57,9 @@ def main():
         print(key + ":", value)
     failures = []
     if not seen["too_large"].startswith("OutOfMemoryError") or "vmm_pmr" not in seen["too_large"]:
-        failures.append("a request for twice the device did not raise CuPy's OutOfMemoryError from vmm_pmr")
+        failures.append(
+            "a request for twice the device did not raise CuPy's OutOfMemoryError from vmm_pmr"
+        )
     if seen["after_too_large"] != float(1 << 20):
         failures.append("an array computed after the error gave a wrong sum")
     if seen["fill"] != "OutOfMemoryError":

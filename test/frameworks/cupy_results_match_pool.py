@@ -39,7 +39,10 @@ def workload(allocator):
     results["reuse"] = float(cupy.arange(1 << 20, dtype=cupy.float64).mean())
     del a, b
 
-    output = {"results": {key: value.hex() for key, value in results.items()}, "pool_allocations": 0}
+    output = {
+        "results": {key: value.hex() for key, value in results.items()},
+        "pool_allocations": 0,
+    }
     if allocator == "vmm_pmr":
         # The stream freed into the pool: settle it before CuPy destroys it.
         vmm_pmr.settle(stream)

@@ -54,7 +54,9 @@ def main():
     except SystemExit:
         pass
     if not children:
-        framework_support.skip("neither PyTorch (with vmm_pmr's hooks) nor CuPy can run on a GPU here")
+        framework_support.skip(
+            "neither PyTorch (with vmm_pmr's hooks) nor CuPy can run on a GPU here"
+        )
     failures = []
     for framework in children:
         # run_child fails on a non-zero status or a leak report on stderr.

@@ -57,5 +57,7 @@ def run_child(script, *arguments):
             + ":\n" + child.stdout + child.stderr
         )
     if "leak" in child.stderr.lower():
-        raise SystemExit("child " + " ".join(arguments) + " reported leaks at exit:\n" + child.stderr)
+        raise SystemExit(
+            "child " + " ".join(arguments) + " reported leaks at exit:\n" + child.stderr
+        )
     return json.loads(child.stdout.strip().splitlines()[-1])

@@ -40,7 +40,8 @@ def child():
         del blocks
         torch.cuda.synchronize()
     seen["fill_counts"] = counts
-    seen["after_fill"] = float((torch.arange(1000, device="cuda", dtype=torch.float64) * 2).sum().item())
+    doubled = torch.arange(1000, device="cuda", dtype=torch.float64) * 2
+    seen["after_fill"] = float(doubled.sum().item())
     return seen
 
 
@@ -59,7 +60,9 @@ def main():
         print(key + ":", value)
     failures = []
     if not seen["too_large"].startswith("OutOfMemoryError") or "vmm_pmr" not in seen["too_large"]:
-        failures.append("a request for twice the device did not raise torch.OutOfMemoryError from vmm_pmr")
+        failures.append(
+            "a request for twice the device did not raise torch.OutOfMemoryError from vmm_pmr"
+        )
     if seen["after_too_large"] != float(1 << 20):
         failures.append("a tensor computed after the error gave a wrong sum")
     if seen["fill"] != "OutOfMemoryError":

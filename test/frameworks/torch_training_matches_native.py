@@ -36,7 +36,9 @@ def train(allocator):
 
     vocabulary, width, length, batch = 101, 64, 32, 8
     device = torch.device("cuda", 0)
-    layer = torch.nn.TransformerEncoderLayer(width, nhead=4, dim_feedforward=128, dropout=0.1, batch_first=True)
+    layer = torch.nn.TransformerEncoderLayer(
+        width, nhead=4, dim_feedforward=128, dropout=0.1, batch_first=True
+    )
     model = torch.nn.Sequential(
         torch.nn.Embedding(vocabulary, width),
         torch.nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False),
@@ -49,7 +51,9 @@ def train(allocator):
     for step in range(STEPS):
         inputs, targets = tokens[step, :, :-1], tokens[step, :, 1:]
         logits = model(inputs)
-        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, vocabulary), targets.reshape(-1))
+        loss = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, vocabulary), targets.reshape(-1)
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

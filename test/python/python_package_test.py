@@ -28,7 +28,11 @@ def run_child(code, **environment):
         else:
             env[key] = value
     child = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return child.returncode, child.stdout, child.stderr
 
@@ -240,7 +244,9 @@ class LibraryLoadingTest(unittest.TestCase):
         self.assertIn("VMM_PMR_LIBRARY", out)
 
     def test_importing_the_package_loads_nothing(self):
-        status, out, err = run_child("import vmm_pmr, vmm_pmr.torch, vmm_pmr.cupy", VMM_PMR_LIBRARY="/nonexistent")
+        status, out, err = run_child(
+            "import vmm_pmr, vmm_pmr.torch, vmm_pmr.cupy", VMM_PMR_LIBRARY="/nonexistent"
+        )
         self.assertEqual(status, 0, err)
 
 
