@@ -7,3 +7,5 @@ Error carries that text unchanged, so Python users read the same message C users
 
 class Error(RuntimeError):
     """A vmm_pmr call failed; the message is the library's (or the package's) explanation."""
+
+    __module__ = "vmm_pmr"  # tracebacks say vmm_pmr.Error, the name users catch
