@@ -3,7 +3,8 @@
 
 The library's folders are its layers, lowest first:
 
-    core < backend < handles < {registry, ipc} < resource < stream_ordered < {buffer, interop}
+    core < backend < handles < {registry, ipc} < resource < stream_ordered < {buffer, interop,
+                                                                             recording}
 
 and the same folders exist in vmm_pmr/include/vmm_pmr/ (public) and vmm_pmr/src/
 (private). A file may include headers of its own layer and of lower ones; layers of the
@@ -30,6 +31,7 @@ RANKS = {
     "stream_ordered": 5,
     "buffer": 6,
     "interop": 6,
+    "recording": 6,
 }
 UMBRELLA, TESTING = "umbrella", "testing"
 

@@ -3,7 +3,8 @@
 
   install           vmm_pmr set up, built and installed into a private prefix, the way
                     a packager would (tests and benchmarks off, the parent's CUDA choice);
-                    libvmm_pmr exports no test double, libvmm_pmr_testing exports them
+                    libvmm_pmr exports no test double, libvmm_pmr_testing exports them;
+                    libvmm_pmr_c and vmm_pmr_c.h are installed, with the framework hooks
   meson_subproject  meson_subproject/ with this source tree as subprojects/vmm_pmr
   pkg_config        pkg_config/build.sh against the installed package
   cmake             cmake_find_package/ through find_package against the installed package
@@ -175,6 +176,8 @@ def step_install(args) -> int:
         libdir / "pkgconfig" / "vmm_pmr.pc",
         libdir / "cmake" / "vmm_pmr" / "vmm_pmrConfig.cmake",
         libdir / "cmake" / "vmm_pmr" / "vmm_pmrConfigVersion.cmake",
+        install.prefix / "include" / "vmm_pmr_c.h",
+        libdir / "pkgconfig" / "vmm_pmr_c.pc",
     ]
     missing = [str(path) for path in expected if not path.exists()]
     if missing:
@@ -182,7 +185,27 @@ def step_install(args) -> int:
     if not list(libdir.glob("libvmm_pmr.*")):
         raise StepFailed(f"no libvmm_pmr.* in {libdir}")
     check_no_test_code(install.prefix, libdir)
+    check_c_interface(libdir)
     return 0
+
+
+def check_c_interface(libdir: pathlib.Path) -> None:
+    """libvmm_pmr_c is a shared library exporting the hooks frameworks look up by name,
+    and no test double."""
+    libraries = [path for path in libdir.glob("libvmm_pmr_c.so*") if not path.is_symlink()]
+    if not libraries:
+        raise StepFailed(f"no libvmm_pmr_c.so installed in {libdir}")
+    symbols = set(defined_symbols(libraries[0]))
+    hooks = ["vmm_pmr_torch_malloc", "vmm_pmr_torch_free", "vmm_pmr_cupy_malloc",
+             "vmm_pmr_cupy_free", "vmm_pmr_pool_create", "vmm_pmr_last_error"]
+    missing = [hook for hook in hooks if hook not in symbols]
+    if missing:
+        raise StepFailed(f"{libraries[0].name} does not export {', '.join(missing)}")
+    leaked = sorted(symbol for symbol in symbols
+                    if any(marker in symbol for marker in TEST_DOUBLE_MARKERS))
+    if leaked:
+        raise StepFailed(f"{libraries[0].name} exports test code, e.g. {leaked[:3]}")
+    print(f"{libraries[0].name} exports the C interface's hooks and no test double", flush=True)
 
 
 # Namespaces and names of the test doubles: none may be defined in the library users link.

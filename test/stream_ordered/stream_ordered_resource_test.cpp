@@ -833,7 +833,8 @@ TEST_CASE("bad deallocations are reported, counted, and free nothing",
   }
   SECTION("an interior pointer") {
     resource->deallocate(live + 256, 256, stream_a);
-    CHECK_THAT(harness.reports.last_message(), ContainsSubstring("pointer is inside an allocation"));
+    CHECK_THAT(harness.reports.last_message(),
+               ContainsSubstring("pointer is inside an allocation"));
   }
   SECTION("the wrong size: the block stays live") {
     resource->deallocate(live, 4095, stream_a);
@@ -875,6 +876,75 @@ TEST_CASE("a pointer into memory that trim released is reported as stale",
   resource->deallocate(block, two_mib, stream_a);
   CHECK_THAT(harness.reports.last_message(), ContainsSubstring("stale pointer"));
   CHECK(resource->stats().deallocation_errors == 1);
+}
+
+// ---- freeing by address alone ----
+
+TEST_CASE("deallocate_by_pointer frees the block on the stream that allocated it",
+          "[stream_ordered][by_pointer]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make();
+  void* block = resource->allocate(1000, stream_a);
+  const auto made = resource->allocation_at(block);
+  REQUIRE(made.has_value());
+  CHECK(made->bytes == 1000);
+  CHECK(made->stream == stream_a);
+  CHECK_FALSE(resource->allocation_at(static_cast<std::byte*>(block) + 256).has_value());
+  resource->deallocate_by_pointer(block);
+  CHECK_FALSE(resource->allocation_at(block).has_value());
+  CHECK(resource->stats().live_count == 0);
+  CHECK(resource->stats().live_bytes == 0);
+  CHECK(usage_of(*resource, stream_a).deallocations == 1);
+  CHECK(usage_of(*resource, stream_a).cached_bytes > 0);
+  // The same-stream cache takes it back at once, with no driver call.
+  const std::size_t vmm_calls = harness.faults->total_calls();
+  void* again = resource->allocate(1000, stream_a);
+  CHECK(again == block);
+  CHECK(harness.faults->total_calls() == vmm_calls);
+  resource->deallocate(again, 1000, stream_a);
+  CHECK(harness.reports.bad_deallocations.empty());
+  CHECK(resource->check_invariants().empty());
+}
+
+TEST_CASE("deallocate_by_pointer accepts the pointer allocate(0) returns",
+          "[stream_ordered][by_pointer]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make();
+  void* empty = resource->allocate(0, stream_a);
+  resource->deallocate_by_pointer(empty);
+  CHECK(harness.reports.bad_deallocations.empty());
+  CHECK(resource->stats().deallocation_errors == 0);
+}
+
+TEST_CASE("deallocate_by_pointer reports bad pointers and frees nothing",
+          "[stream_ordered][by_pointer][bad_input]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make();
+  auto* live = static_cast<std::byte*>(resource->allocate(4096, stream_a));
+  void* freed = resource->allocate(8192, stream_a);
+  resource->deallocate(freed, 8192, stream_a);
+  int on_the_stack = 0;
+
+  SECTION("a pointer it never made") {
+    resource->deallocate_by_pointer(&on_the_stack);
+    CHECK_THAT(harness.reports.last_message(), ContainsSubstring("not allocated by this resource"));
+  }
+  SECTION("an interior pointer") {
+    resource->deallocate_by_pointer(live + 256);
+    CHECK_THAT(harness.reports.last_message(),
+               ContainsSubstring("pointer is inside an allocation"));
+  }
+  SECTION("a double free") {
+    resource->deallocate_by_pointer(freed);
+    CHECK_THAT(harness.reports.last_message(), ContainsSubstring("double free"));
+  }
+  CHECK_THAT(harness.reports.last_message(), ContainsSubstring("deallocate_by_pointer("));
+  CHECK(harness.reports.bad_deallocations.size() == 1);
+  CHECK(resource->stats().deallocation_errors == 1);
+  CHECK(resource->stats().live_count == 1);
+  resource->deallocate_by_pointer(live);
+  CHECK(resource->stats().live_count == 0);
+  CHECK(harness.reports.bad_deallocations.size() == 1);
 }
 
 // ---- the registry ----

@@ -53,3 +53,7 @@
 // buffer
 #include "vmm_pmr/buffer/device_buffer.hpp"
 #include "vmm_pmr/buffer/device_vector.hpp"
+#include "vmm_pmr/recording/recording_resource.hpp"
+#include "vmm_pmr/recording/recording_stream_ordered_resource.hpp"
+#include "vmm_pmr/recording/trace_event.hpp"
+#include "vmm_pmr/recording/trace_writer.hpp"

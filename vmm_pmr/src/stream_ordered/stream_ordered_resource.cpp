@@ -223,6 +223,32 @@ void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, strea
   const detail::free_outcome outcome = pool_->deallocate(pointer, bytes, stream);
   if (outcome.problem == detail::bad_free::none) return;
 
+  report_refused_free(
+      outcome, pointer, bytes, alignment,
+      fmt::format("deallocate({}, {}, {})", pointer, format_bytes(bytes), to_string(stream)));
+}
+
+void stream_ordered_resource::deallocate_by_pointer(void* pointer) noexcept {
+  // allocate(0)'s pointers are powers of two, which a block may also start at: only one
+  // outside the reservation is taken for one.
+  if (detail::is_zero_size_pointer(pointer) && !pool_->in_reservation(pointer)) return;
+  const detail::free_outcome outcome = pool_->deallocate_by_pointer(pointer);
+  if (outcome.problem == detail::bad_free::none) return;
+  report_refused_free(outcome, pointer, 0, default_alignment,
+                      fmt::format("deallocate_by_pointer({})", pointer));
+}
+
+std::optional<stream_ordered_resource::live_allocation> stream_ordered_resource::allocation_at(
+    const void* pointer) const {
+  const auto found = pool_->live_block_at(pointer);
+  if (!found) return std::nullopt;
+  return live_allocation{found->first, found->second};
+}
+
+void stream_ordered_resource::report_refused_free(const detail::free_outcome& outcome,
+                                                  void* pointer, std::size_t bytes,
+                                                  std::size_t alignment,
+                                                  const std::string& call) const noexcept {
   try {
     detail::pointer_fault fault = fault_of(outcome.problem);
     std::optional<allocation_info> holder;
@@ -247,11 +273,9 @@ void stream_ordered_resource::deallocate(void* pointer, std::size_t bytes, strea
                  : fmt::format(" (free block {:#x})", outcome.block_base);
     }
     detail::report_bad_deallocation(
-        options_.memory,
-        {pointer, bytes,
-         fmt::format("stream_ordered_resource on {}: deallocate({}, {}, {}) ignored: {}{}",
-                     device_label(resolved_.device), pointer, format_bytes(bytes),
-                     to_string(stream), reason, held)});
+        options_.memory, {pointer, bytes,
+                          fmt::format("stream_ordered_resource on {}: {} ignored: {}{}",
+                                      device_label(resolved_.device), call, reason, held)});
   } catch (...) {
     // deallocate is noexcept: a failing report must not escape.
   }

@@ -44,6 +44,7 @@
 #include <cstddef>
 #include <memory>
 #include <memory_resource>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,7 +62,8 @@ namespace vmm_pmr {
 
 namespace detail {
 class stream_ordered_pool;
-}
+struct free_outcome;
+}  // namespace detail
 
 class stream_ordered_resource final
     : public std::pmr::memory_resource,
@@ -90,6 +92,17 @@ class stream_ordered_resource final
   void* allocate(std::size_t bytes, stream_view stream, std::size_t alignment = default_alignment);
   void deallocate(void* pointer, std::size_t bytes, stream_view stream,
                   std::size_t alignment = default_alignment) noexcept;
+  // Frees `pointer` by address alone, on the stream it was allocated on, whatever its size
+  // (for callers that keep neither, like CuPy's allocator hook). A pointer from
+  // allocate(0) is accepted; bad pointers are reported like deallocate's.
+  void deallocate_by_pointer(void* pointer) noexcept;
+
+  // How the live allocation starting at `pointer` was made; nullopt when none starts there.
+  struct live_allocation {
+    std::size_t bytes = 0;
+    stream_view stream;
+  };
+  std::optional<live_allocation> allocation_at(const void* pointer) const;
 
   // The std::pmr interface, on options().stream; allocate(n, {}) is on stream_view{}
   // (detail/deduced_alignment_calls.hpp).
@@ -126,6 +139,10 @@ class stream_ordered_resource final
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   void do_deallocate(void* pointer, std::size_t bytes, std::size_t alignment) override;
   bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override;
+  // Reports a free the pool refused through vmm_options::on_bad_deallocation; `call` is
+  // the call as the caller made it.
+  void report_refused_free(const detail::free_outcome& outcome, void* pointer, std::size_t bytes,
+                           std::size_t alignment, const std::string& call) const noexcept;
 
   std::shared_ptr<backend> backend_;
   stream_ordered_options options_;

@@ -112,20 +112,46 @@ free_outcome stream_ordered_pool::deallocate(void* pointer, std::size_t bytes, s
     if (b == nullptr || b->state != block_state::live || b->requested != bytes) {
       return diagnose_bad_free(at, b);
     }
-    stream_state& freeing = state_of(stream);
-    count_free(*b, freeing);
-    if (freeing.recent.push(*b)) {
-      b->state = block_state::cached;
-    } else {
-      release_into(*b, &freeing);
-    }
-    if (settings_.release_threshold && stats_.cached_bytes > *settings_.release_threshold) {
-      trim_now = stats_.cached_bytes >= auto_trim_trigger_ ||
-                 ++frees_since_auto_trim_ >= auto_trim_retry_interval;
-    }
+    trim_now = free_live_block(*b, state_of(stream));
   }
   if (trim_now) trim_without_waiting();
   return {};
+}
+
+free_outcome stream_ordered_pool::deallocate_by_pointer(void* pointer) {
+  const auto at = reinterpret_cast<address>(pointer);
+  bool trim_now = false;
+  {
+    std::lock_guard lock(lock_);
+    block* b = blocks_.find(at);
+    if (b == nullptr || b->state != block_state::live) return diagnose_bad_free(at, b);
+    // A live block's stream is the one that allocated it.
+    trim_now = free_live_block(*b, *b->stream);
+  }
+  if (trim_now) trim_without_waiting();
+  return {};
+}
+
+std::optional<std::pair<std::size_t, stream_view>> stream_ordered_pool::live_block_at(
+    const void* pointer) const {
+  std::lock_guard lock(lock_);
+  const block* b = blocks_.find(reinterpret_cast<address>(pointer));
+  if (b == nullptr || b->state != block_state::live) return std::nullopt;
+  return std::pair{b->requested, b->stream->stream};
+}
+
+bool stream_ordered_pool::free_live_block(block& b, stream_state& freeing) {
+  count_free(b, freeing);
+  if (freeing.recent.push(b)) {
+    b.state = block_state::cached;
+  } else {
+    release_into(b, &freeing);
+  }
+  if (settings_.release_threshold && stats_.cached_bytes > *settings_.release_threshold) {
+    return stats_.cached_bytes >= auto_trim_trigger_ ||
+           ++frees_since_auto_trim_ >= auto_trim_retry_interval;
+  }
+  return false;
 }
 
 void stream_ordered_pool::count_free(block& b, stream_state& freeing) noexcept {

@@ -122,6 +122,15 @@ class stream_ordered_pool {
                  stream_view stream);
   // Never throws for bad input: the outcome says what was wrong.
   free_outcome deallocate(void* pointer, std::size_t bytes, stream_view stream);
+  // Frees the live block starting at `pointer` on the stream that allocated it, whatever
+  // its size: the block index finds it by base address.
+  free_outcome deallocate_by_pointer(void* pointer);
+  bool in_reservation(const void* pointer) const noexcept {
+    const auto at = reinterpret_cast<address>(pointer);
+    return at >= reservation_.base() && at - reservation_.base() < reservation_.size();
+  }
+  // The requested bytes and allocating stream of the live block starting at `pointer`.
+  std::optional<std::pair<std::size_t, stream_view>> live_block_at(const void* pointer) const;
 
   std::size_t trim(std::size_t bytes_to_keep);
   // Waits for the work queued on `stream` before its frees; its free blocks become
@@ -161,6 +170,8 @@ class stream_ordered_pool {
   void hand_out(block& b, stream_state& stream, std::size_t bytes) noexcept;
   // Counts the free of live block `b` on `freeing` and numbers it.
   void count_free(block& b, stream_state& freeing) noexcept;
+  // Frees live block `b` on `freeing` (under the lock); whether an automatic trim is due.
+  bool free_live_block(block& b, stream_state& freeing);
   // The streams whose frees shut_down() waits for before unmapping.
   std::pmr::vector<stream_state*> streams_to_wait_for_at_shutdown();
   free_outcome diagnose_bad_free(address at, const block* found);  // bad_free.cpp
