@@ -3,7 +3,7 @@
 A test exits 77 (Meson's skip) with the reason on stdout when its framework, a GPU or
 the PyTorch hooks are missing. Each workload runs in a child process of its own, so the
 native run and the vmm_pmr run never share an allocator, and the child's stderr is
-checked for the library's leak report at exit.
+checked for a leak report and for failed frees in finalisers.
 """
 
 import json
@@ -46,7 +46,8 @@ def require_cupy_gpu():
 def run_child(script, *arguments):
     """Runs `script` with `arguments` in a fresh Python; its last stdout line as JSON.
 
-    Fails when the child fails or reports leaked allocations on stderr."""
+    Fails when the child fails, reports leaked allocations on stderr, or a finaliser
+    raised in it."""
     child = subprocess.run(
         [sys.executable, script] + list(arguments), capture_output=True, text=True, timeout=600
     )
@@ -59,5 +60,10 @@ def run_child(script, *arguments):
     if "leak" in child.stderr.lower():
         raise SystemExit(
             "child " + " ".join(arguments) + " reported leaks at exit:\n" + child.stderr
+        )
+    # A free that raised in a finaliser (vmm_pmr.cupy's owners) shows only as this line.
+    if "Exception ignored" in child.stderr:
+        raise SystemExit(
+            "child " + " ".join(arguments) + " had a failing finaliser:\n" + child.stderr
         )
     return json.loads(child.stdout.strip().splitlines()[-1])
