@@ -67,7 +67,13 @@ def _load_hooks(torch, path):
             + ". They must be built against the PyTorch in use (" + torch.__version__
             + "): rebuild vmm_pmr with it, or set " + HOOKS_VARIABLE + "."
         ) from None
-    built_for = getattr(hooks, BUILT_FOR)
+    try:
+        built_for = getattr(hooks, BUILT_FOR)
+    except AttributeError:
+        raise Error(
+            repr(path) + " has no function " + BUILT_FOR + ": it is not vmm_pmr's PyTorch "
+            "hooks library (libvmm_pmr_torch.so). Point " + HOOKS_VARIABLE + " at that one."
+        ) from None
     built_for.restype = ctypes.c_char_p
     built_for.argtypes = []
     version = built_for().decode()
