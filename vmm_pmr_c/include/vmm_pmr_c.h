@@ -86,7 +86,10 @@ int vmm_pmr_pool_stats(const vmm_pmr_pool* pool, vmm_pmr_stats* out);
 /* ---- The device pools the framework hooks use ---- */
 
 /* The process's pool for `device`, created at its first use with the options of
- * VMM_PMR_CONF (read once); NULL on failure. Owned by the library until exit. */
+ * VMM_PMR_CONF (read once); NULL on failure. Owned by the library and never destroyed
+ * (frameworks free from their own exit handlers, and the driver may be gone by then);
+ * traces are flushed at exit. With record=FILE, device 0's pool writes FILE and device
+ * D's writes FILE.D. With backend=host, every device number gets a pool of host memory. */
 vmm_pmr_pool* vmm_pmr_device_pool(int device);
 
 /* PyTorch's torch.cuda.memory.CUDAPluggableAllocator(path, "vmm_pmr_torch_malloc",
