@@ -221,7 +221,7 @@ void declare_run_options(CLI::App& app, bench_options& options) {
       ->type_name("FILE")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
-      ->check(CLI::ExistingFile);
+      ->check(CLI::Validator(CLI::ExistingFile).description(""));
   app.add_option("--host-granularity", options.host_granularity,
                  described("host backend: allocation granularity, a power of two and a multiple "
                            "of the page size (default 2MiB, like an H100, so that rounding costs "

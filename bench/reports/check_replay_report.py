@@ -8,7 +8,9 @@ after trim() than at its peak; every number finite and every time positive; the 
 calls counted for the VMM rows; the memory_held series spans the trace, one line per
 allocator, never below the live bytes; the CSV holds the JSON's rows; no "inconsistent"
 note; and the chart draws (when a Python with matplotlib is here). Then that bad command
-lines and a bad trace are refused with a message. Fast numbers are not checked.
+lines and a bad trace are refused with a message, and that a made-up trace of two
+threads on two streams, each freeing what the other allocated, replays. Fast numbers are
+not checked.
 
 usage: check_replay_report.py PATH/TO/vmm_pmr_bench SOURCE_ROOT WORK_DIR [PLOT_SCRIPT]
 """
@@ -200,6 +202,48 @@ def check_refusals(bench, work_dir):
                  f"expected exit {status} and {expected!r}")
 
 
+def check_threads_and_streams(bench, work_dir):
+    """A trace of two threads on two streams, each freeing what the other allocated: the
+    replay must pair every free with its allocation across threads (a free waits for its
+    allocation) and report the trace's own peak."""
+    path = os.path.join(work_dir, "bench_replay_two_threads.csv")
+    live, peak, rows = 0, 0, ["Thread,Time,Action,Pointer,Size,Stream"]
+    size = lambda step: (1 + step % 5) << 20
+    for step in range(400):
+        # Each step, one thread allocates and frees what the other allocated the step
+        # before: the two run at the same pace, so a free often comes before its
+        # allocation exists unless it waits.
+        thread = 11 if step % 2 == 0 else 22
+        stream = "0x55d0c3a1b2c0" if step % 3 == 0 else "0"
+        rows.append(f"{thread},0,allocate,{0x1000 + step:#x},{size(step)},{stream}")
+        live += size(step)
+        peak = max(peak, live)
+        if step >= 1:
+            rows.append(f"{thread},0,free,{0x1000 + step - 1:#x},{size(step - 1)},{stream}")
+            live -= size(step - 1)
+    with open(path, "w") as file:
+        file.write("\n".join(rows) + "\n")
+    report_path = os.path.join(work_dir, "bench_replay_two_threads.json")
+    result = subprocess.run([bench, "replay", "--backend=host", f"--trace={path}", "--reps=2",
+                             "--no-progress", f"--json={report_path}"],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        fail(f"two-thread trace: exit {result.returncode}: {result.stderr.strip()}")
+        return
+    with open(report_path) as file:
+        suite = json.load(file)["suites"][0]
+    if "2 thread(s), 2 stream(s)" not in next(iter(suite["parameters"].values()), ""):
+        fail(f"two-thread trace: parameters {suite['parameters']}")
+    # Threads interleave as they run, so the peak live of a replay need not be the file
+    # order's: a held peak is only checked to hold the largest allocation.
+    for row in suite["rows"]:
+        if row.get("size_bytes") != peak or not row.get("peak_bytes", 0) >= 5 << 20:
+            fail(f"two-thread trace/{row['method']}: trace peak {row.get('size_bytes')}, held "
+                 f"{row.get('peak_bytes')}; expected the trace's {peak}, and at least 5 MiB held")
+    if {row["method"] for row in suite["rows"]} != set(HOST_METHODS):
+        fail(f"two-thread trace: rows {[row['method'] for row in suite['rows']]}")
+
+
 def main():
     if len(sys.argv) not in (4, 5):
         sys.exit(__doc__)
@@ -235,6 +279,7 @@ def main():
     if plot_script:
         check_chart(plot_script, json_path, work_dir)
     check_refusals(bench, work_dir)
+    check_threads_and_streams(bench, work_dir)
 
     if failures:
         print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)

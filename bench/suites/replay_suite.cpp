@@ -30,6 +30,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -276,7 +277,14 @@ class trace_replayer {
     if (event.action == trace_action::allocate) {
       slot.store(allocator.allocate(event.bytes, stream), std::memory_order_release);
     } else {
-      allocator.deallocate(slot.exchange(nullptr, std::memory_order_acq_rel), event.bytes, stream);
+      void* const pointer = slot.exchange(nullptr, std::memory_order_acq_rel);
+      // A free replayed before its allocation: the replay's own ordering is broken.
+      if (pointer == nullptr) {
+        throw std::logic_error(
+            fmt::format("replay of {}: a free of allocation {} came before the allocation",
+                        trace_.name, event.allocation));
+      }
+      allocator.deallocate(pointer, event.bytes, stream);
     }
   }
 
