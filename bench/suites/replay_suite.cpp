@@ -249,9 +249,14 @@ class trace_replayer {
   // One replay in file order on this thread, calling `after(event index)` after each.
   template <typename After>
   void replay_in_file_order(replayed_allocator& allocator, After after) {
-    for (std::size_t i = 0; i < trace_.events.size(); ++i) {
-      perform(allocator, trace_.events[i]);
-      after(i);
+    try {
+      for (std::size_t i = 0; i < trace_.events.size(); ++i) {
+        perform(allocator, trace_.events[i]);
+        after(i);
+      }
+    } catch (...) {
+      release_live(allocator);
+      throw;
     }
   }
 
