@@ -50,7 +50,7 @@ class Request:
 
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=200, help="requests served (default 200)")
+    parser.add_argument("--requests", type=int, default=128, help="requests served (default 128)")
     parser.add_argument("--max-batch", type=int, default=16, help="requests in flight at most (default 16)")
     parser.add_argument("--admit-per-step", type=int, default=2, help="requests admitted per iteration at most (default 2)")
     parser.add_argument("--prompt-lengths", type=int, nargs=2, default=[32, 1024], metavar=("MIN", "MAX"),
