@@ -4,7 +4,7 @@ A snapshot is what torch.cuda.memory._dump_snapshot(path) pickles after
 torch.cuda.memory._record_memory_history(): a dict whose "device_traces" holds one list
 per device of trace entries, each a dict with
     action   alloc, free_requested, free_completed, segment_alloc, segment_free,
-             segment_map, segment_unmap, snapshot or oom
+             segment_map, segment_unmap, snapshot, oom or (newer versions) annotate
     addr     the block's address (an oom entry has device_free instead)
     size     the size the caller asked for (alloc and free_requested alike)
     stream   the cudaStream_t as an integer, 0 for the legacy default stream
@@ -16,7 +16,8 @@ The trace keeps what the caller did, not what PyTorch's allocator did with it:
     alloc           -> allocate   (the size the caller asked for)
     free_requested  -> free       (the moment the caller freed it, in stream order)
 Segment, free_completed, snapshot and oom entries say how PyTorch's allocator served the
-requests, which a replay through another allocator must not copy. Time is time_us
+requests, which a replay through another allocator must not copy; annotate entries only
+label a live block. Time is time_us
 relative to the first entry kept when every entry has one, else the entry's index
 (as microseconds); Thread is 1 (a snapshot keeps no thread); Stream is 0 for the legacy
 default stream, else the handle in hex.

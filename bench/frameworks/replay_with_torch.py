@@ -95,7 +95,7 @@ def load_operations(path):
     """(operations, slots, stats, skipped): operations are (is_allocate, slot, size, stream id)
     with each allocation given a slot, so the replay indexes a list instead of hashing
     pointers; zero-size allocations (and their frees) and frees whose allocation the trace
-    lacks are skipped and counted."""
+    lacks are skipped and counted; failed allocations are skipped."""
     events = list(trace_stats.read_events(path))
     stats = trace_stats.compute_stats(events)
     operations = []
@@ -104,6 +104,8 @@ def load_operations(path):
     skipped = {"zero_size": 0, "unmatched_frees": 0}
     slots = 0
     for event in events:
+        if event.action == trace_stats.ALLOCATE_FAILURE:
+            continue
         if event.is_allocate:
             if event.size == 0:
                 zero_size_pointers.add(event.pointer)

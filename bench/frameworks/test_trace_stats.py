@@ -62,6 +62,20 @@ class TraceStatsTest(unittest.TestCase):
         self.assertEqual(stats.unmatched_frees, 1)
         self.assertEqual(stats.live_bytes_at_end, 8)
 
+    def test_a_failed_allocation_is_counted_and_holds_nothing(self):
+        path = self.write(
+            "trace.csv",
+            [
+                "1,00:00:00.000000,allocate,0x1000,64,0",
+                "1,00:00:00.000001,allocate failure,0x0,1099511627776,0",
+                "1,00:00:00.000002,free,0x1000,64,0",
+            ],
+        )
+        stats = trace_stats.trace_stats(path)
+        self.assertEqual(stats.failed_allocations, 1)
+        self.assertEqual((stats.events, stats.allocations, stats.peak_live_bytes), (2, 1, 64))
+        self.assertEqual(stats.unmatched_frees, 0)
+
     def test_a_file_without_the_header_is_refused(self):
         path = self.write("trace.csv", ["1,00:00:00.000000,allocate,0x1000,64,0"], header="")
         with self.assertRaisesRegex(trace_stats.TraceError, "not the RMM log header"):

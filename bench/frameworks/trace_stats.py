@@ -2,8 +2,9 @@
 
 A trace is a CSV file (plain, or gzip when the name ends in .gz) with the header
     Thread,Time,Action,Pointer,Size,Stream
-and one row per `allocate` or `free`. Pointers only pair a free with its allocation;
-Stream is 0 for the default stream, else any integer (decimal or 0x-hex).
+and one row per `allocate` or `free` (RMM's `allocate failure` rows, for requests that
+failed, are counted and skipped). Pointers only pair a free with its allocation; Stream
+is 0 for the default stream, else any integer (decimal or 0x-hex).
 
 Peak live is the largest sum of the sizes of the allocations live at once, counted in
 trace order; it is what any allocator must hold at least, so it is the denominator of
@@ -27,12 +28,19 @@ HEADER = ["Thread", "Time", "Action", "Pointer", "Size", "Stream"]
 MIB = 1024 * 1024
 
 
+ALLOCATE, FREE, ALLOCATE_FAILURE = "allocate", "free", "allocate failure"
+
+
 @dataclass(frozen=True)
 class Event:
-    is_allocate: bool
+    action: str  # ALLOCATE, FREE or ALLOCATE_FAILURE (a request the allocator refused)
     pointer: int
     size: int
     stream: int
+
+    @property
+    def is_allocate(self):
+        return self.action == ALLOCATE
 
 
 @dataclass
@@ -47,6 +55,7 @@ class TraceStats:
     streams: int = 0
     # Frees whose allocation the trace does not hold (recording started late); ignored.
     unmatched_frees: int = 0
+    failed_allocations: int = 0
 
 
 class TraceError(ValueError):
@@ -81,19 +90,21 @@ def read_events(path):
             if len(row) != len(HEADER):
                 raise TraceError(f"{path}:{line}: {len(row)} fields, expected {len(HEADER)}: {row!r}")
             action = row[2].strip()
-            if action not in ("allocate", "free"):
+            if action not in (ALLOCATE, FREE, ALLOCATE_FAILURE):
                 raise TraceError(
-                    f"{path}:{line}: action {action!r}; a trace holds only allocate and free"
+                    f"{path}:{line}: action {action!r}; a trace holds only allocate, "
+                    "allocate failure and free"
                 )
             try:
-                pointer = parse_integer(row[3].strip())
+                # A failed request has no pointer worth reading.
+                pointer = 0 if action == ALLOCATE_FAILURE else parse_integer(row[3].strip())
                 size = int(row[4].strip())
                 stream_id = parse_integer(row[5].strip())
             except ValueError as error:
                 raise TraceError(f"{path}:{line}: {error}: {row!r}") from None
             if size < 0:
                 raise TraceError(f"{path}:{line}: negative size {size}")
-            yield Event(action == "allocate", pointer, size, stream_id)
+            yield Event(action, pointer, size, stream_id)
 
 
 def compute_stats(events):
@@ -103,6 +114,9 @@ def compute_stats(events):
     live_bytes = 0
     streams = set()
     for event in events:
+        if event.action == ALLOCATE_FAILURE:
+            stats.failed_allocations += 1
+            continue
         stats.events += 1
         streams.add(event.stream)
         if event.is_allocate:
@@ -140,6 +154,7 @@ def summary_line(path, stats):
         f"{stats.peak_live_bytes / MIB:,.0f} MiB; {stats.live_bytes_at_end / MIB:,.0f} MiB "
         f"in {stats.live_count_at_end:,} allocations live at the end"
         + (f"; {stats.unmatched_frees:,} frees without their allocation" if stats.unmatched_frees else "")
+        + (f"; {stats.failed_allocations:,} failed allocations" if stats.failed_allocations else "")
     )
 
 
