@@ -88,9 +88,7 @@ def choose_device(device_traces, device):
             "the snapshot's device traces are all empty: was "
             "_record_memory_history(max_entries=...) called before the allocations?"
         )
-    raise SnapshotError(
-        f"devices {recorded} all have entries; choose one with --device"
-    )
+    raise SnapshotError(f"devices {recorded} all have entries; choose one with --device")
 
 
 def format_time(microseconds):
@@ -154,7 +152,9 @@ def main(argv=None):
     )
     parser.add_argument("snapshot", help="the pickle written by torch.cuda.memory._dump_snapshot")
     parser.add_argument("trace", help="the trace to write (.csv, or .csv.gz for gzip)")
-    parser.add_argument("--device", type=int, help="the device to convert (default: the only one recorded)")
+    parser.add_argument(
+        "--device", type=int, help="the device to convert (default: the only one recorded)"
+    )
     args = parser.parse_args(argv)
     try:
         conversion = convert(load_snapshot(args.snapshot), args.device)

@@ -95,7 +95,10 @@ class ConvertTest(unittest.TestCase):
             converter.convert(snapshot(trace))
 
     def test_an_oom_entry_without_addr_is_skipped(self):
-        trace = [entry("alloc", 0x1000, 512), {"action": "oom", "device_free": 0, "size": 1 << 40, "stream": 0}]
+        trace = [
+            entry("alloc", 0x1000, 512),
+            {"action": "oom", "device_free": 0, "size": 1 << 40, "stream": 0},
+        ]
         self.assertEqual(len(data_rows(converter.convert(snapshot(trace)))), 1)
 
 
@@ -133,7 +136,9 @@ class FilesTest(unittest.TestCase):
         return self.path(name)
 
     def test_a_gz_name_gets_a_gzip_trace_equal_to_the_plain_one(self):
-        source = self.write_pickle(snapshot([entry("alloc", 0x1000, 512), entry("free_requested", 0x1000, 512)]))
+        source = self.write_pickle(
+            snapshot([entry("alloc", 0x1000, 512), entry("free_requested", 0x1000, 512)])
+        )
         self.assertEqual(converter.main([source, self.path("trace.csv.gz")]), 0)
         self.assertEqual(converter.main([source, self.path("trace.csv")]), 0)
         with gzip.open(self.path("trace.csv.gz"), "rt", encoding="ascii") as packed:

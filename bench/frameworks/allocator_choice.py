@@ -78,7 +78,11 @@ class Allocator:
 
     def description(self):
         if self.name == "vmm_pmr":
-            limit = "the pool's default" if self.footprint_limit is None else f"{self.footprint_limit:g}"
+            limit = (
+                "the pool's default"
+                if self.footprint_limit is None
+                else f"{self.footprint_limit:g}"
+            )
             return f"vmm_pmr (footprint limit {limit})"
         if self.name == "expandable":
             return "PyTorch caching allocator, expandable segments"

@@ -58,7 +58,10 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, cache=None):
         batch, tokens, width = x.shape
         q, k, v = self.qkv(x).split(width, dim=2)
-        q, k, v = (t.view(batch, tokens, self.heads, width // self.heads).transpose(1, 2) for t in (q, k, v))
+        q, k, v = (
+            t.view(batch, tokens, self.heads, width // self.heads).transpose(1, 2)
+            for t in (q, k, v)
+        )
         # A prompt sees only earlier tokens; a generated token, alone in its query, sees
         # the whole cache, so it needs no mask.
         causal = cache is None or cache.tokens() == 0
@@ -74,7 +77,9 @@ class Block(nn.Module):
         self.attention_norm = nn.LayerNorm(d_model)
         self.attention = CausalSelfAttention(d_model, heads)
         self.mlp_norm = nn.LayerNorm(d_model)
-        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model))
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, 4 * d_model), nn.GELU(), nn.Linear(4 * d_model, d_model)
+        )
 
     def forward(self, x, cache=None):
         x = x + self.attention(self.attention_norm(x), cache)
@@ -85,7 +90,8 @@ def sinusoidal_positions(first, count, width, device, dtype):
     """[count, width] fixed position encodings for positions first .. first + count - 1."""
     positions = torch.arange(first, first + count, device=device, dtype=torch.float32).unsqueeze(1)
     frequencies = torch.exp(
-        torch.arange(0, width, 2, device=device, dtype=torch.float32) * (-math.log(10_000.0) / width)
+        torch.arange(0, width, 2, device=device, dtype=torch.float32)
+        * (-math.log(10_000.0) / width)
     )
     angles = positions * frequencies
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).to(dtype)

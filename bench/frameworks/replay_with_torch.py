@@ -73,14 +73,21 @@ def parse_arguments(argv=None):
         nargs="+",
         choices=TORCH_ALLOCATORS,
         default=["native"],
-        help="PyTorch allocator settings to replay through, each in its own process (default native)",
+        help="PyTorch allocator settings to replay through, each in its own process "
+        "(default native)",
     )
-    parser.add_argument("--repeats", type=int, default=3, help="replays after the first, for the steady state (default 3)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="replays after the first, for the steady state (default 3)",
+    )
     parser.add_argument(
         "--api",
         choices=("direct", "public"),
         default="direct",
-        help="direct: torch._C's raw allocation functions (default); public: caching_allocator_alloc/delete",
+        help="direct: torch._C's raw allocation functions (default); "
+        "public: caching_allocator_alloc/delete",
     )
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
@@ -143,7 +150,9 @@ def run_one(args, allocator_name):
     import torch
 
     if not torch.cuda.is_available():
-        raise SystemExit("replay_with_torch.py needs a CUDA device; torch.cuda.is_available() is False")
+        raise SystemExit(
+            "replay_with_torch.py needs a CUDA device; torch.cuda.is_available() is False"
+        )
     operations, slots, stats, skipped = load_operations(args.trace)
     device = torch.cuda.current_device()
     torch.cuda.init()
@@ -153,12 +162,16 @@ def run_one(args, allocator_name):
     streams = {}
     for _, _, _, stream_id in operations:
         if stream_id not in streams:
-            streams[stream_id] = torch.cuda.default_stream(device) if stream_id == 0 else torch.cuda.Stream(device)
+            streams[stream_id] = (
+                torch.cuda.default_stream(device) if stream_id == 0 else torch.cuda.Stream(device)
+            )
     operations = [
-        (is_allocate, slot, size, streams[stream_id].cuda_stream) for is_allocate, slot, size, stream_id in operations
+        (is_allocate, slot, size, streams[stream_id].cuda_stream)
+        for is_allocate, slot, size, stream_id in operations
     ]
 
     if args.api == "public":
+
         def allocate(size, stream):
             return torch.cuda.caching_allocator_alloc(size, device, stream)
 
@@ -239,11 +252,25 @@ def run_each_in_its_own_process(args):
     with tempfile.TemporaryDirectory() as folder:
         for name in args.allocator:
             output = os.path.join(folder, f"{name}.json")
-            command = [sys.executable, os.path.abspath(__file__), "--trace", args.trace, "--allocator", name,
-                       "--repeats", str(args.repeats), "--api", args.api, "--json", output]
+            command = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--trace",
+                args.trace,
+                "--allocator",
+                name,
+                "--repeats",
+                str(args.repeats),
+                "--api",
+                args.api,
+                "--json",
+                output,
+            ]
             completed = subprocess.run(command, stdout=subprocess.DEVNULL)
             if completed.returncode != 0:
-                raise SystemExit(f"replay_with_torch.py: the {name} replay failed (exit {completed.returncode})")
+                raise SystemExit(
+                    f"replay_with_torch.py: the {name} replay failed (exit {completed.returncode})"
+                )
             with open(output, encoding="utf-8") as stream:
                 result = json.load(stream)
             if merged is None:
@@ -255,9 +282,10 @@ def run_each_in_its_own_process(args):
 
 def print_summary(result):
     mib = 1024 * 1024
+    peak_live = result["trace_peak_live_bytes"]
     print(
         f"replay_with_torch: {result['trace_name']}, {result['trace_events']:,} events on "
-        f"{result['trace_streams']} stream(s), peak live {result['trace_peak_live_bytes'] / mib:,.0f} MiB, "
+        f"{result['trace_streams']} stream(s), peak live {peak_live / mib:,.0f} MiB, "
         f"on {result['device']} (torch {result['torch_version']}, {result['api']} calls)"
     )
     if result["skipped_zero_size"] or result["skipped_unmatched_frees"]:
@@ -266,11 +294,17 @@ def print_summary(result):
             f"{result['skipped_unmatched_frees']:,} frees without their allocation"
         )
     for row in result["rows"]:
+        first, steady = row["peak_held_first_bytes"], row["peak_held_steady_bytes"]
+        ratios = (
+            f" ({first / peak_live:.3f} x live, then {steady / peak_live:.3f} x)"
+            if peak_live
+            else ""
+        )
         print(
-            f"  {row['label']}: first {row['first_us_per_op']:.2f} µs/op, steady "
-            f"{row['steady_us_per_op']:.2f} µs/op (loop alone {row['python_loop_us_per_op']:.2f}); held "
-            f"{row['peak_held_first_bytes'] / mib:,.0f} MiB first ({row['held_over_live_first']:.3f} x live), "
-            f"{row['peak_held_steady_bytes'] / mib:,.0f} MiB steady ({row['held_over_live_steady']:.3f} x); "
+            f"  {row['label']}: first {row['first_us_per_op']:.2f} µs/op, "
+            f"steady {row['steady_us_per_op']:.2f} µs/op "
+            f"(the loop alone {row['python_loop_us_per_op']:.2f})\n"
+            f"    held {first / mib:,.0f} MiB first, {steady / mib:,.0f} MiB steady{ratios}; "
             f"after empty_cache {row['held_after_empty_cache_bytes'] / mib:,.0f} MiB"
         )
 

@@ -51,16 +51,37 @@ class Request:
 def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=128, help="requests served (default 128)")
-    parser.add_argument("--max-batch", type=int, default=16, help="requests in flight at most (default 16)")
-    parser.add_argument("--admit-per-step", type=int, default=2, help="requests admitted per iteration at most (default 2)")
-    parser.add_argument("--prompt-lengths", type=int, nargs=2, default=[32, 1024], metavar=("MIN", "MAX"),
-                        help="prompt tokens, drawn uniformly (default 32 1024)")
-    parser.add_argument("--output-lengths", type=int, nargs=2, default=[16, 512], metavar=("MIN", "MAX"),
-                        help="generated tokens, drawn uniformly (default 16 512)")
+    parser.add_argument(
+        "--max-batch", type=int, default=16, help="requests in flight at most (default 16)"
+    )
+    parser.add_argument(
+        "--admit-per-step",
+        type=int,
+        default=2,
+        help="requests admitted per iteration at most (default 2)",
+    )
+    parser.add_argument(
+        "--prompt-lengths",
+        type=int,
+        nargs=2,
+        default=[32, 1024],
+        metavar=("MIN", "MAX"),
+        help="prompt tokens, drawn uniformly (default 32 1024)",
+    )
+    parser.add_argument(
+        "--output-lengths",
+        type=int,
+        nargs=2,
+        default=[16, 512],
+        metavar=("MIN", "MAX"),
+        help="generated tokens, drawn uniformly (default 16 512)",
+    )
     parser.add_argument("--layers", type=int, default=4, help="transformer layers (default 4)")
     parser.add_argument("--d-model", type=int, default=1024, help="model width (default 1024)")
     allocator_choice.add_arguments(parser)
-    parser.add_argument("--seed", type=int, default=0, help="seeds the lengths, the prompts and the weights")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the lengths, the prompts and the weights"
+    )
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)
     allocator_choice.check_arguments(parser, args)
@@ -100,11 +121,17 @@ def main(argv=None):
     import gpt_model
 
     if not torch.cuda.is_available():
-        raise SystemExit("serve_kv_cache.py needs a CUDA device; torch.cuda.is_available() is False")
+        raise SystemExit(
+            "serve_kv_cache.py needs a CUDA device; torch.cuda.is_available() is False"
+        )
     allocator = allocator_choice.Allocator(torch, args.allocator, args.footprint_limit)
     device = torch.device("cuda", torch.cuda.current_device())
     torch.manual_seed(args.seed)
-    model = gpt_model.GPT(args.layers, args.d_model, HEADS).to(device=device, dtype=torch.bfloat16).eval()
+    model = (
+        gpt_model.GPT(args.layers, args.d_model, HEADS)
+        .to(device=device, dtype=torch.bfloat16)
+        .eval()
+    )
     prompts = torch.Generator().manual_seed(args.seed)
 
     queue = draw_requests(args)
@@ -120,9 +147,15 @@ def main(argv=None):
             torch.cuda.synchronize()
             started = time.perf_counter()
             admitted = []
-            while queue and len(in_flight) + len(admitted) < args.max_batch and len(admitted) < args.admit_per_step:
+            while (
+                queue
+                and len(in_flight) + len(admitted) < args.max_batch
+                and len(admitted) < args.admit_per_step
+            ):
                 request = queue.pop()
-                prompt = gpt_model.counting_sequences(1, request.prompt_length, prompts).to(device, non_blocking=True)
+                prompt = gpt_model.counting_sequences(1, request.prompt_length, prompts).to(
+                    device, non_blocking=True
+                )
                 request.caches = [gpt_model.KVCache() for _ in range(args.layers)]
                 logits = model(prompt, request.caches)
                 request.generated.append(logits[:, -1].argmax(dim=-1, keepdim=True))
@@ -132,7 +165,9 @@ def main(argv=None):
                 request.generated.append(logits[:, -1].argmax(dim=-1, keepdim=True))
             tokens_generated += len(in_flight) + len(admitted)
             in_flight.extend(admitted)
-            largest_cache = max([largest_cache] + [request.caches[0].tokens() for request in in_flight])
+            largest_cache = max(
+                [largest_cache] + [request.caches[0].tokens() for request in in_flight]
+            )
             still_running = []
             for request in in_flight:
                 if len(request.generated) >= request.output_length:
@@ -182,8 +217,9 @@ def main(argv=None):
     print(
         f"serve_kv_cache: {allocator.description()}, {args.requests} requests, at most "
         f"{args.max_batch} in flight, on {results['device']}\n"
-        f"  {len(iteration_ms):,} iterations: median {median:.2f} ms (p10 {p10:.2f}, p90 {p90:.2f}); "
-        f"{tokens_generated:,} tokens in {total_s:.1f} s ({results['ms_per_token']:.3f} ms a token)\n"
+        f"  {len(iteration_ms):,} iterations: median {median:.2f} ms "
+        f"(p10 {p10:.2f}, p90 {p90:.2f}); {tokens_generated:,} tokens in {total_s:.1f} s "
+        f"({results['ms_per_token']:.3f} ms a token)\n"
         f"  memory: {allocator_choice.memory_summary(memory)}"
     )
     if args.json:

@@ -57,7 +57,10 @@ class TraceStatsTest(unittest.TestCase):
         self.assertEqual(packed.peak_live_bytes, 4096)
 
     def test_a_free_without_its_allocation_is_counted_and_ignored(self):
-        path = self.write("trace.csv", ["1,00:00:00.000000,free,0x1000,64,0", "1,00:00:00.000001,allocate,0x2000,8,0"])
+        path = self.write(
+            "trace.csv",
+            ["1,00:00:00.000000,free,0x1000,64,0", "1,00:00:00.000001,allocate,0x2000,8,0"],
+        )
         stats = trace_stats.trace_stats(path)
         self.assertEqual(stats.unmatched_frees, 1)
         self.assertEqual(stats.live_bytes_at_end, 8)

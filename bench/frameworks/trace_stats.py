@@ -88,7 +88,9 @@ def read_events(path):
             if not row:
                 continue
             if len(row) != len(HEADER):
-                raise TraceError(f"{path}:{line}: {len(row)} fields, expected {len(HEADER)}: {row!r}")
+                raise TraceError(
+                    f"{path}:{line}: {len(row)} fields, expected {len(HEADER)}: {row!r}"
+                )
             action = row[2].strip()
             if action not in (ALLOCATE, FREE, ALLOCATE_FAILURE):
                 raise TraceError(
@@ -153,7 +155,11 @@ def summary_line(path, stats):
         f"{stats.frees:,} frees) on {stats.streams} stream(s); peak live "
         f"{stats.peak_live_bytes / MIB:,.0f} MiB; {stats.live_bytes_at_end / MIB:,.0f} MiB "
         f"in {stats.live_count_at_end:,} allocations live at the end"
-        + (f"; {stats.unmatched_frees:,} frees without their allocation" if stats.unmatched_frees else "")
+        + (
+            f"; {stats.unmatched_frees:,} frees without their allocation"
+            if stats.unmatched_frees
+            else ""
+        )
         + (f"; {stats.failed_allocations:,} failed allocations" if stats.failed_allocations else "")
     )
 

@@ -45,7 +45,10 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=60, help="training steps (default 60)")
     parser.add_argument(
-        "--timed-from", type=int, default=10, help="first step of the median (default 10: steps 10..59)"
+        "--timed-from",
+        type=int,
+        default=10,
+        help="first step of the median (default 10: steps 10..59)",
     )
     allocator_choice.add_arguments(parser)
     parser.add_argument(
@@ -53,7 +56,9 @@ def parse_arguments(argv=None):
         action="store_true",
         help="prefetch each step's inputs from pinned memory on a side stream",
     )
-    parser.add_argument("--seed", type=int, default=0, help="seeds the shapes, the data and the weights")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seeds the shapes, the data and the weights"
+    )
     parser.add_argument("--lr", type=float, default=6e-4, help="AdamW learning rate (default 6e-4)")
     parser.add_argument(
         "--memory-snapshot",
@@ -67,11 +72,14 @@ def parse_arguments(argv=None):
         parser.error(f"--steps={args.steps}: at least one step")
     if not 0 <= args.timed_from < args.steps - 1:
         parser.error(
-            f"--timed-from={args.timed_from} leaves fewer than two of the {args.steps} steps to time; "
-            "lower it or raise --steps"
+            f"--timed-from={args.timed_from} leaves fewer than two of the {args.steps} steps "
+            "to time; lower it or raise --steps"
         )
     if args.memory_snapshot and args.allocator == "vmm_pmr":
-        parser.error("--memory-snapshot records PyTorch's own allocator; vmm_pmr records with VMM_PMR_CONF=record=PATH")
+        parser.error(
+            "--memory-snapshot records PyTorch's own allocator; "
+            "vmm_pmr records with VMM_PMR_CONF=record=PATH"
+        )
     return args
 
 
@@ -104,7 +112,9 @@ def main(argv=None):
         raise SystemExit("train_gpt.py needs a CUDA device; torch.cuda.is_available() is False")
     allocator = allocator_choice.Allocator(torch, args.allocator, args.footprint_limit)
     if args.memory_snapshot:
-        torch.cuda.memory._record_memory_history(max_entries=10_000_000, context=None, stacks="python")
+        torch.cuda.memory._record_memory_history(
+            max_entries=10_000_000, context=None, stacks="python"
+        )
     device = torch.device("cuda", torch.cuda.current_device())
     torch.manual_seed(args.seed)
     model = gpt_model.GPT(LAYERS, D_MODEL, HEADS).to(device)
@@ -198,7 +208,8 @@ def main(argv=None):
         f"train_gpt: {allocator.description()}{', side stream' if args.side_stream else ''}, "
         f"{results['parameters'] / 1e6:.1f} M parameters on {results['device']}\n"
         f"  step: median {median:.1f} ms (p10 {p10:.1f}, p90 {p90:.1f}) over steps "
-        f"{args.timed_from}..{args.steps - 1}; all {args.steps} steps {results['total_steps_s']:.1f} s\n"
+        f"{args.timed_from}..{args.steps - 1}; "
+        f"all {args.steps} steps {results['total_steps_s']:.1f} s\n"
         f"  loss: first {losses[0]:.4f}, last {losses[-1]:.4f}, sum {sum(losses):.4f}\n"
         f"  memory: {allocator_choice.memory_summary(memory)}"
     )
