@@ -145,6 +145,7 @@ std::string footer() {
       "  vmm_pmr_bench --quick                      smoke run of every suite\n"
       "  vmm_pmr_bench latency --sizes=2MiB,1GiB    two sizes only\n"
       "  vmm_pmr_bench --json=new.json && vmm_pmr_bench compare old.json new.json\n"
+      "  vmm_pmr_bench replay --trace=traces/pytorch-gpt-train.csv.gz   a recorded workload\n"
       "  scripts/bench --plot --json=run.json       run, then one chart per suite (run-*.png)";
   return text;
 }
@@ -213,6 +214,14 @@ void declare_run_options(CLI::App& app, bench_options& options) {
          described("churn: seed of the trace (default 42; the same seed gives the same trace)"))
       ->type_name("N")
       ->check(whole_number());
+  app.add_option("--trace", options.traces,
+                 described("replay: a recorded allocation trace, RMM's logging_resource_adaptor "
+                           "CSV, plain or gzip (traces/pytorch-gpt-train.csv.gz); repeat it for "
+                           "several. The replay suite runs only when one is given"))
+      ->type_name("FILE")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->check(CLI::Validator(CLI::ExistingFile).description(""));
   app.add_option("--host-granularity", options.host_granularity,
                  described("host backend: allocation granularity, a power of two and a multiple "
                            "of the page size (default 2MiB, like an H100, so that rounding costs "
@@ -257,6 +266,22 @@ void declare_compare(CLI::App& app, compare_request& request) {
       ->check(CLI::ExistingFile);
 }
 
+// --trace is read by the replay suite alone, and that suite needs one.
+void check_traces_wanted(const bench_options& options) {
+  const bool replay_named =
+      std::find(options.suites.begin(), options.suites.end(), "replay") != options.suites.end();
+  if (replay_named && options.traces.empty()) {
+    throw usage_error(
+        "replay needs a trace: --trace=FILE (RMM's log CSV, e.g. "
+        "traces/pytorch-gpt-train.csv.gz)");
+  }
+  if (!options.traces.empty() && !options.suites.empty() && !replay_named) {
+    throw usage_error(
+        "--trace is read by the replay suite only: name it (vmm_pmr_bench replay "
+        "--trace=FILE), or name no suite to run them all");
+  }
+}
+
 }  // namespace
 
 bench_options parse_command_line(int argc, const char* const* argv) {
@@ -285,6 +310,7 @@ bench_options parse_command_line(int argc, const char* const* argv) {
     }
     options.compare = compare;
   }
+  check_traces_wanted(options);
   return options;
 }
 

@@ -38,6 +38,7 @@ struct bench_options {
   std::optional<std::size_t> churn_operations;
   std::optional<std::size_t> churn_slots;
   std::optional<std::uint64_t> seed;
+  std::vector<std::string> traces;  // replay: the trace files, in order
   std::size_t host_granularity = std::size_t{2} << 20;
   std::string json_path;
   std::string csv_path;

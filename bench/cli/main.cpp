@@ -43,12 +43,14 @@ int usage_failure(std::string_view message) {
 }
 
 // The suites to run, in the order given, each once; throws usage_error for an unknown or
-// unavailable name.
-std::vector<const suite_entry*> selected_suites(const std::vector<std::string>& names) {
+// unavailable name. With no name, every available suite, those that need traces only
+// when some were given.
+std::vector<const suite_entry*> selected_suites(const std::vector<std::string>& names,
+                                                bool have_traces) {
   std::vector<const suite_entry*> suites;
   if (names.empty()) {
     for (const suite_entry& suite : suite_catalog()) {
-      if (suite.run != nullptr) suites.push_back(&suite);
+      if (suite.run != nullptr && (have_traces || !suite.needs_traces)) suites.push_back(&suite);
     }
     return suites;
   }
@@ -90,7 +92,8 @@ void raise_file_descriptor_limit() {
 }
 
 int run(const bench_options& options) {
-  const std::vector<const suite_entry*> suites = selected_suites(options.suites);
+  const std::vector<const suite_entry*> suites =
+      selected_suites(options.suites, !options.traces.empty());
   std::optional<std::ofstream> json_file = open_output(options.json_path, "json");
   std::optional<std::ofstream> csv_file = open_output(options.csv_path, "csv");
 

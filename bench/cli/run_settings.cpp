@@ -77,6 +77,10 @@ run_settings resolve_run_settings(const bench_options& options, bool on_gpu) {
       .repetitions = options.repetitions.value_or(quick ? 3 : 10),
       .min_sample_time = quick ? std::chrono::microseconds{2000} : std::chrono::microseconds{20000},
       .max_operations_per_sample = 10000};
+  settings.replay.traces = options.traces;
+  // No warm-up by default: the cold replay, reported apart, already warmed the instance.
+  settings.replay.sampling =
+      whole_runs(options.warmup.value_or(0), options.repetitions.value_or(quick ? 2 : 3));
   return settings;
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "cli/bench_options.hpp"
@@ -45,12 +46,19 @@ struct growth_settings {
   sampling_plan sampling;                // one operation = one whole growth
 };
 
+// The replay suite: recorded traces, each replayed by every allocator.
+struct replay_settings {
+  std::vector<std::string> traces;  // paths, as given
+  sampling_plan sampling;           // one operation = one replay; the cold one comes first
+};
+
 struct run_settings {
   bool quick = false;
   latency_settings latency;
   churn_settings churn;
   growth_settings growth;
   streams_settings streams;
+  replay_settings replay;
 };
 
 run_settings resolve_run_settings(const bench_options& options, bool on_gpu);

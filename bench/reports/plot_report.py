@@ -5,8 +5,9 @@
 
 writes DIR/<report name>-<suite>.png (DIR: the report's folder) and prints each path.
 What a chart shows follows from the suite's rows, so a new suite gets a chart too:
-  - sampled series (the churn suite's memory held over its trace): one line per method
-    against the trace's own live bytes, over a bar chart of the time per operation;
+  - sampled series (the churn suite's memory held over its trace, the replay suite's over
+    each recorded trace): one panel per series, one line per method against the trace's
+    own live bytes, over the time per operation of every row;
   - rows with a thread count: throughput against the number of threads;
   - rows at two sizes or more (latency, growth): time against size on log-log axes, the
     10th-90th percentile as a band, over the ratio to the suite's baseline;
@@ -161,34 +162,39 @@ def dot_plot(axis, suite, rows, labels):
 
 
 def plot_series(report, suite, path):
-    series = suite["series"][0]
+    """Each series in a panel of its own (the replay suite has one per trace), over the
+    time per operation of every row."""
+    all_series = suite["series"]
     rows = suite["rows"]
-    figure = plt.figure(figsize=(11, 11), layout="constrained")
+    figure = plt.figure(figsize=(11, 7 + 4 * len(all_series)), layout="constrained")
     figure.suptitle(f"vmm_pmr_bench {suite['name']}: {suite['title']}\n{subtitle(report)}",
                     fontsize=11)
     # Subfigures lay out apart: the long method names left of the lower panel must not
-    # narrow the upper one.
-    upper, lower = figure.subfigures(2, 1, height_ratios=[3, 2])
-    held = upper.subplots()
+    # narrow the upper ones.
+    upper, lower = figure.subfigures(2, 1, height_ratios=[3 * len(all_series), 2])
+    panels = upper.subplots(len(all_series), 1, squeeze=False)[:, 0]
     times = lower.subplots()
-    fragmentation = {row["method"]: row.get("fragmentation") for row in rows}
+    # A line's label is its row's: the row's peak over peak live goes beside it.
+    peak_over_live = {row.get("label", row["method"]):
+                      row.get("fragmentation", row.get("peak_held_per_live")) for row in rows}
     mib = 1024 * 1024
-    for line in series["lines"]:
-        label = line["label"]
-        frag = fragmentation.get(line["method"])
-        if isinstance(frag, (int, float)):
-            label += f"; peak / peak live {frag:.2f} in the timed replays"
-        style = {"color": "black", "linestyle": "--", "linewidth": 1.5} \
-            if line["method"] == "live_bytes" else {"linewidth": 1.6}
-        held.plot(series["x"], [y / mib for y in line["y"]], label=label, **style)
-    held.set_title(series["title"], fontsize=10)
-    held.set_xlabel(series["x_label"])
-    held.set_ylabel(series["y_label"].replace("bytes", "MiB"))
-    held.set_ylim(bottom=0)
-    held.set_xlim(0, max(series["x"]))
-    held.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1, fontsize=9)
+    for held, series in zip(panels, all_series):
+        for line in series["lines"]:
+            label = line["label"]
+            ratio = peak_over_live.get(label)
+            if isinstance(ratio, (int, float)):
+                label += f"; peak / peak live {ratio:.2f} in the timed replays"
+            style = {"color": "black", "linestyle": "--", "linewidth": 1.5} \
+                if line["method"] == "live_bytes" else {"linewidth": 1.6}
+            held.plot(series["x"], [y / mib for y in line["y"]], label=label, **style)
+        held.set_title(series["title"], fontsize=10)
+        held.set_xlabel(series["x_label"])
+        held.set_ylabel(series["y_label"].replace("bytes", "MiB"))
+        held.set_ylim(bottom=0)
+        held.set_xlim(0, max(series["x"]))
+        held.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=1, fontsize=9)
     dot_plot(times, suite, rows, [row.get("label", row["method"]) for row in rows])
-    finish(figure, [held, times], path)
+    finish(figure, [*panels, times], path)
 
 
 def plot_against_threads(report, suite, path):

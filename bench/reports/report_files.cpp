@@ -109,11 +109,10 @@ json settings_json(const run_settings& settings) {
                   {"pairs_per_operation", settings.streams.pairs_per_operation},
                   {"kernel_ns", settings.streams.kernel_nanoseconds}};
   streams.update(sampling_json(settings.streams.sampling));
-  return {{"quick", settings.quick},
-          {"latency", latency},
-          {"churn", churn},
-          {"growth", growth},
-          {"streams", streams}};
+  json replay = {{"traces", settings.replay.traces}};
+  replay.update(sampling_json(settings.replay.sampling));
+  return {{"quick", settings.quick}, {"latency", latency}, {"churn", churn},
+          {"growth", growth},        {"streams", streams}, {"replay", replay}};
 }
 
 }  // namespace

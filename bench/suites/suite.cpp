@@ -7,7 +7,7 @@
 namespace vmm_pmr::bench {
 namespace {
 
-const std::array<suite_entry, 4> catalog = {{
+const std::array<suite_entry, 5> catalog = {{
     {"latency", "allocate+deallocate pairs, 256 B to 1 GiB, against the raw driver sequence",
      "allocate+deallocate pairs of one size, back to back, for each size (--sizes; default "
      "256 B, 1 MiB, then 2 MiB to 1 GiB by doubling). Rows: vmm_resource; "
@@ -63,6 +63,18 @@ const std::array<suite_entry, 4> catalog = {{
      "streams). Unit: µs of wall time per pair in each thread, so serialization shows as "
      "growth. Target (H100): no serialization that cudaMallocAsync does not have.",
      run_streams_suite},
+    {"replay", "recorded allocation traces (--trace, RMM's log CSV) replayed by every allocator",
+     "replays each allocation trace given with --trace=FILE (RMM's logging_resource_adaptor "
+     "CSV, plain or gzip; traces/ holds recorded ones) in file order, never sleeping: one host "
+     "thread per recorded thread, one stream per recorded stream (0: the legacy stream). Rows, "
+     "per trace: stream_ordered_resource unbounded and with footprint_limit 1.09; vmm_resource "
+     "(the baseline on the host); on the GPU cudaMallocAsync (the baseline) and cudaMalloc. Each "
+     "allocator alone, on a fresh instance: µs per event of the first (cold) replay and of the "
+     "later ones on the same instance (the steady state), peak memory held over peak live, "
+     "held after trim() with the trace's last allocations live, and the driver calls per replay "
+     "and per GiB mapped. The JSON also holds the memory each allocator holds over one replay "
+     "(the series), for the chart. Runs only with --trace.",
+     run_replay_suite, true},
 }};
 
 }  // namespace

@@ -32,6 +32,8 @@ struct suite_entry {
   std::string_view summary;                       // one line, for --list
   std::string_view description;                   // for --help: what a row measures, against what
   suite_result (*run)(suite_context&) = nullptr;  // nullptr: not available yet
+  // Runs only on traces given with --trace; a run of every suite leaves it out without.
+  bool needs_traces = false;
 };
 
 std::span<const suite_entry> suite_catalog();
@@ -42,5 +44,6 @@ suite_result run_churn_suite(suite_context& context);
 suite_result run_growth_suite(suite_context& context);  // at settings.growth.final_size
 suite_result run_growth_sizes(suite_context& context);  // at each of its final_sizes
 suite_result run_streams_suite(suite_context& context);
+suite_result run_replay_suite(suite_context& context);  // on settings.replay.traces
 
 }  // namespace vmm_pmr::bench

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Check of the replay suite on the shipped trace (the meson test bench_replay_trace).
+
+Runs `vmm_pmr_bench replay --backend=host --trace=traces/pytorch-gpt-train.csv.gz` with
+--json and --csv, then asserts: a row for every host allocator; the trace's peak live is
+the README's 18,154 MiB; every allocator held at least that at its peak, and no more
+after trim() than at its peak; every number finite and every time positive; the driver
+calls counted for the VMM rows; the memory_held series spans the trace, one line per
+allocator, never below the live bytes; the CSV holds the JSON's rows; no "inconsistent"
+note; and the chart draws (when a Python with matplotlib is here). Then that bad command
+lines and a bad trace are refused with a message, and that a made-up trace of two
+threads on two streams, each freeing what the other allocated, replays. Fast numbers are
+not checked.
+
+usage: check_replay_report.py PATH/TO/vmm_pmr_bench SOURCE_ROOT WORK_DIR [PLOT_SCRIPT]
+"""
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+TRACE = os.path.join("traces", "pytorch-gpt-train.csv.gz")
+TRACE_NAME = "pytorch-gpt-train"
+TRACE_PEAK_LIVE_MIB = 18154  # traces/README.md
+TRACE_EVENTS = 61654
+HOST_METHODS = ["stream_ordered_resource", "stream_ordered_bounded", "vmm_resource"]
+COUNTED_METHODS = HOST_METHODS  # on a counting backend: driver calls known
+MIB = 1 << 20
+
+failures = []
+
+
+def fail(message):
+    failures.append(message)
+
+
+def refuse_constant(name):
+    raise ValueError(f"JSON holds the non-number {name}")
+
+
+def check_finite_everywhere(value, where):
+    if isinstance(value, float) and not math.isfinite(value):
+        fail(f"{where}: {value} is not finite")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_finite_everywhere(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_finite_everywhere(item, f"{where}[{index}]")
+
+
+def number(row, key):
+    value = row.get(key)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        fail(f"replay/{row.get('method')}: {key} is {value!r}, not a number")
+        return None
+    return value
+
+
+def check_rows(suite, repetitions):
+    rows = {row["method"]: row for row in suite["rows"]}
+    if len(rows) != len(suite["rows"]):
+        fail(f"replay: {len(suite['rows'])} rows for {len(rows)} methods on one trace")
+    for method in HOST_METHODS:
+        if method not in rows:
+            fail(f"replay: no {method} row")
+    for method, row in rows.items():
+        peak_live = number(row, "size_bytes")
+        if peak_live is not None and round(peak_live / MIB) != TRACE_PEAK_LIVE_MIB:
+            fail(f"replay/{method}: the trace's peak live is {peak_live / MIB:.1f} MiB, the "
+                 f"README says {TRACE_PEAK_LIVE_MIB} MiB")
+        stats = [number(row, key) for key in ("min", "p10", "median", "p90", "max")]
+        if None not in stats:
+            if stats[0] <= 0:
+                fail(f"replay/{method}: time {stats[0]} is not positive")
+            if stats != sorted(stats):
+                fail(f"replay/{method}: statistics out of order {stats}")
+        if row.get("samples") != repetitions:
+            fail(f"replay/{method}: {row.get('samples')} samples, expected {repetitions}")
+        if row.get("operations_per_sample") != TRACE_EVENTS:
+            fail(f"replay/{method}: {row.get('operations_per_sample')} events per replay, "
+                 f"expected {TRACE_EVENTS}")
+        cold = number(row, "cold_us_per_op")
+        if cold is not None and cold <= 0:
+            fail(f"replay/{method}: cold µs/op {cold}")
+        peak, trimmed = number(row, "peak_bytes"), number(row, "held_after_trim")
+        if peak is not None and peak_live is not None and peak < peak_live:
+            fail(f"replay/{method}: peak held {peak} < the trace's peak live {peak_live}")
+        if peak is not None and trimmed is not None and trimmed > peak:
+            fail(f"replay/{method}: held after trim {trimmed} > held at peak {peak}")
+        ratio = number(row, "peak_held_per_live")
+        if ratio is not None and peak is not None and peak_live \
+                and abs(ratio - peak / peak_live) > 1e-9 * ratio:
+            fail(f"replay/{method}: peak/live {ratio} is not peak {peak} / live {peak_live}")
+        if method in COUNTED_METHODS:
+            cold_calls = number(row, "driver_calls_cold")
+            per_gib = number(row, "driver_calls_per_gib_mapped")
+            steady = number(row, "driver_calls_per_replay")
+            if cold_calls is not None and cold_calls <= 0:
+                fail(f"replay/{method}: no driver call counted in the cold replay")
+            if per_gib is not None and per_gib <= 0:
+                fail(f"replay/{method}: driver calls per GiB mapped {per_gib}")
+            if steady is not None and steady < 0:
+                fail(f"replay/{method}: driver calls per replay {steady}")
+    # vmm_resource keeps nothing: every replay makes the same calls as the cold one.
+    vmm = rows.get("vmm_resource", {})
+    if vmm.get("driver_calls_cold") != vmm.get("driver_calls_per_replay"):
+        fail(f"replay/vmm_resource: {vmm.get('driver_calls_cold')} calls cold, "
+             f"{vmm.get('driver_calls_per_replay')} per later replay: they must be equal")
+    baseline = suite["baseline"]["method"]
+    if rows.get(baseline, {}).get("ratio") != 1:
+        fail(f"replay: the baseline {baseline}'s ratio is {rows.get(baseline, {}).get('ratio')!r}")
+    return rows
+
+
+def check_memory_held(suite, rows):
+    series = {entry["name"]: entry for entry in suite.get("series", [])}
+    held = series.get(f"memory_held:{TRACE_NAME}")
+    if held is None:
+        fail(f"replay: no memory_held:{TRACE_NAME} series (has {sorted(series)})")
+        return
+    x = held["x"]
+    if not 100 <= len(x) <= 300 or x != sorted(x) or not x or x[-1] != TRACE_EVENTS:
+        fail(f"replay/memory_held: x has {len(x)} points ending at {x[-1] if x else None}, "
+             f"expected 100-300 ascending to {TRACE_EVENTS}")
+    lines = {line["method"]: line["y"] for line in held["lines"]}
+    for method in ["live_bytes"] + HOST_METHODS:
+        if len(lines.get(method, [])) != len(x):
+            fail(f"replay/memory_held: {method} has {len(lines.get(method, []))} points, "
+                 f"x {len(x)}")
+    live = lines.get("live_bytes", [])
+    if live and round(max(live) / MIB) != TRACE_PEAK_LIVE_MIB:
+        fail(f"replay/memory_held: live bytes peak at {max(live) / MIB:.1f} MiB")
+    for method, y in lines.items():
+        if any(held_bytes < live_bytes for held_bytes, live_bytes in zip(y, live)):
+            fail(f"replay/memory_held: {method} holds less than the trace has live")
+        peak = rows.get(method, {}).get("peak_bytes")
+        if y and isinstance(peak, int) and max(y) > peak:
+            fail(f"replay/memory_held: {method} peaks at {max(y)} on a fresh instance, above "
+                 f"its row's peak over every replay {peak}")
+
+
+def check_csv(path, report):
+    with open(path, newline="") as file:
+        rows = list(csv.DictReader(file))
+    expected = sum(len(suite["rows"]) for suite in report["suites"])
+    if len(rows) != expected:
+        fail(f"CSV has {len(rows)} rows, the JSON {expected}")
+    for row in rows:
+        for key in ("median", "cold_us_per_op", "peak_bytes", "held_after_trim"):
+            try:
+                value = float(row[key])
+            except (KeyError, ValueError):
+                fail(f"CSV {row.get('method')}: {key} = {row.get(key)!r}")
+                continue
+            if not math.isfinite(value) or value <= 0:
+                fail(f"CSV {row['method']}: {key} = {value}")
+
+
+def python_with_matplotlib():
+    for candidate in (sys.executable, "/usr/bin/python3"):
+        if candidate and os.path.exists(candidate) and subprocess.run(
+                [candidate, "-c", "import matplotlib"], capture_output=True).returncode == 0:
+            return candidate
+    return None
+
+
+def check_chart(plot_script, report_path, work_dir):
+    python = python_with_matplotlib()
+    if python is None:
+        print("no chart checked: no Python here has matplotlib")
+        return
+    out = os.path.join(work_dir, "replay_plots")
+    result = subprocess.run([python, plot_script, report_path, "--out", out],
+                            capture_output=True, text=True, timeout=100)
+    stem = os.path.splitext(os.path.basename(report_path))[0]
+    chart = os.path.join(out, f"{stem}-replay.png")
+    if result.returncode != 0 or not os.path.exists(chart) or os.path.getsize(chart) < 10000:
+        fail(f"plot_report.py: exit {result.returncode}, {chart} "
+             f"{'missing' if not os.path.exists(chart) else 'too small'}: {result.stderr.strip()}")
+
+
+def check_refusals(bench, work_dir):
+    bad_trace = os.path.join(work_dir, "bench_replay_bad_trace.csv")
+    with open(bad_trace, "w") as file:
+        file.write("Thread,Time,Action,Pointer,Size,Stream\n"
+                   "1,00:00:00.000001,allocate,0x10,4096,0\n"
+                   "1,00:00:00.000002,free,0x20,4096,0\n")
+    for arguments, status, expected in [
+        (["replay"], 2, "replay needs a trace: --trace=FILE"),
+        (["latency", f"--trace={TRACE}"], 2, "--trace is read by the replay suite only"),
+        (["replay", "--trace=no_such_trace.csv"], 2, "no_such_trace.csv"),
+        (["replay", "--backend=host", f"--trace={bad_trace}"], 1,
+         f"{bad_trace}:3: free of 0x20, which is not live"),
+    ]:
+        result = subprocess.run([bench, "--no-progress", *arguments], capture_output=True,
+                                text=True, timeout=30)
+        if result.returncode != status or expected not in result.stderr:
+            fail(f"{arguments}: exit {result.returncode}, stderr {result.stderr.strip()!r}; "
+                 f"expected exit {status} and {expected!r}")
+
+
+def check_threads_and_streams(bench, work_dir):
+    """A trace of two threads on two streams, each freeing what the other allocated: the
+    replay must pair every free with its allocation across threads (a free waits for its
+    allocation) and report the trace's own peak."""
+    path = os.path.join(work_dir, "bench_replay_two_threads.csv")
+    live, peak, rows = 0, 0, ["Thread,Time,Action,Pointer,Size,Stream"]
+    size = lambda step: (1 + step % 5) << 20
+    for step in range(400):
+        # Each step, one thread allocates and frees what the other allocated the step
+        # before: the two run at the same pace, so a free often comes before its
+        # allocation exists unless it waits.
+        thread = 11 if step % 2 == 0 else 22
+        stream = "0x55d0c3a1b2c0" if step % 3 == 0 else "0"
+        rows.append(f"{thread},0,allocate,{0x1000 + step:#x},{size(step)},{stream}")
+        live += size(step)
+        peak = max(peak, live)
+        if step >= 1:
+            rows.append(f"{thread},0,free,{0x1000 + step - 1:#x},{size(step - 1)},{stream}")
+            live -= size(step - 1)
+    with open(path, "w") as file:
+        file.write("\n".join(rows) + "\n")
+    report_path = os.path.join(work_dir, "bench_replay_two_threads.json")
+    result = subprocess.run([bench, "replay", "--backend=host", f"--trace={path}", "--reps=2",
+                             "--no-progress", f"--json={report_path}"],
+                            capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        fail(f"two-thread trace: exit {result.returncode}: {result.stderr.strip()}")
+        return
+    with open(report_path) as file:
+        suite = json.load(file)["suites"][0]
+    if "2 thread(s), 2 stream(s)" not in next(iter(suite["parameters"].values()), ""):
+        fail(f"two-thread trace: parameters {suite['parameters']}")
+    # Threads interleave as they run, so the peak live of a replay need not be the file
+    # order's: a held peak is only checked to hold the largest allocation.
+    for row in suite["rows"]:
+        if row.get("size_bytes") != peak or not row.get("peak_bytes", 0) >= 5 << 20:
+            fail(f"two-thread trace/{row['method']}: trace peak {row.get('size_bytes')}, held "
+                 f"{row.get('peak_bytes')}; expected the trace's {peak}, and at least 5 MiB held")
+    if {row["method"] for row in suite["rows"]} != set(HOST_METHODS):
+        fail(f"two-thread trace: rows {[row['method'] for row in suite['rows']]}")
+
+
+def main():
+    if len(sys.argv) not in (4, 5):
+        sys.exit(__doc__)
+    bench, source_root, work_dir = (os.path.abspath(path) for path in sys.argv[1:4])
+    plot_script = os.path.abspath(sys.argv[4]) if len(sys.argv) == 5 else None
+    os.chdir(source_root)  # the trace path as the docs spell it
+    json_path = os.path.join(work_dir, "bench_replay_trace.json")
+    csv_path = os.path.join(work_dir, "bench_replay_trace.csv")
+    command = [bench, "replay", "--backend=host", f"--trace={TRACE}", "--no-progress",
+               f"--json={json_path}", f"--csv={csv_path}"]
+    print("$", " ".join(command), flush=True)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    print(result.stdout)
+    print(result.stderr, file=sys.stderr)
+    if result.returncode != 0:
+        sys.exit(f"FAILED: vmm_pmr_bench exited with status {result.returncode}")
+
+    with open(json_path) as file:
+        report = json.load(file, parse_constant=refuse_constant)
+    check_finite_everywhere(report, "report")
+    if report["environment"]["backend"] != "host":
+        fail(f"backend {report['environment']['backend']!r}, expected 'host'")
+    suites = {suite["name"]: suite for suite in report["suites"]}
+    if list(suites) != ["replay"]:
+        fail(f"suites {list(suites)}, expected ['replay']")
+    suite = suites.get("replay", {"rows": [], "baseline": {"method": None}})
+    rows = check_rows(suite, report["settings"]["replay"]["repetitions"])
+    check_memory_held(suite, rows)
+    for note in suite.get("notes", []):
+        if note.startswith("inconsistent"):
+            fail(f"replay: {note}")
+    check_csv(csv_path, report)
+    if plot_script:
+        check_chart(plot_script, json_path, work_dir)
+    check_refusals(bench, work_dir)
+    check_threads_and_streams(bench, work_dir)
+
+    if failures:
+        print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)
+        for message in failures:
+            print("  -", message, file=sys.stderr)
+        sys.exit(1)
+    print(f"ok: {len(suite['rows'])} allocators replayed {TRACE_NAME}, every row present, "
+          f"finite and consistent with the trace")
+
+
+if __name__ == "__main__":
+    main()
