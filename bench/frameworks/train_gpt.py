@@ -63,7 +63,8 @@ def parse_arguments(argv=None):
     parser.add_argument(
         "--memory-snapshot",
         help="native/expandable only: record PyTorch's allocator history and dump the "
-        "snapshot pickle here at the end (for tools/snapshot_to_trace.py; slows the steps)",
+        "snapshot pickle here at the end (python3 -m vmm_pmr.snapshot_to_trace converts it; "
+        "slows the steps)",
     )
     parser.add_argument("--json", help="write the results to this JSON file")
     args = parser.parse_args(argv)

@@ -27,7 +27,7 @@ started appear only as frees: such frees are dropped and counted, so every free 
 output pairs with an allocation in it.
 
 Usage:
-    python3 tools/snapshot_to_trace.py snapshot.pickle trace.csv.gz [--device N]
+    python3 -m vmm_pmr.snapshot_to_trace snapshot.pickle trace.csv.gz [--device N]
 The output is gzip-compressed when its name ends in .gz. Standard library only.
 """
 

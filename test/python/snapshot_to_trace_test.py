@@ -1,6 +1,7 @@
 """Tests of snapshot_to_trace on hand-made snapshots shaped like PyTorch's.
 
-Run: python3 tools/test_snapshot_to_trace.py (or the Meson test snapshot_to_trace).
+Run: PYTHONPATH=python python3 test/python/snapshot_to_trace_test.py (or the Meson test
+snapshot_to_trace).
 """
 
 import gzip
@@ -10,9 +11,7 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import snapshot_to_trace as converter  # noqa: E402
+from vmm_pmr import snapshot_to_trace as converter
 
 SIDE_STREAM = 0x55D0C0DE1000
 
