@@ -33,7 +33,9 @@ def build_counts(build: pathlib.Path):
     for line in log.read_text().splitlines():
         test = json.loads(line)
         result = test["result"]
-        name = test["name"].split(":")[-1]  # newer Meson says "vmm_pmr:vmm_pmr_tests"
+        # Meson names a test "vmm_pmr_tests", "vmm_pmr:vmm_pmr_tests" or, once the build
+        # holds a subproject, "vmm_pmr / vmm_pmr_tests".
+        name = test["name"].replace(" / ", ":").split(":")[-1]
         report = build / "test" / f"{name}.xml"
         counts = catch2_counts(report) if report.exists() and result in ("OK", "FAIL") else None
         if counts is not None:
