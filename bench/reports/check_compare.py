@@ -17,13 +17,10 @@ import re
 import subprocess
 import sys
 
-failures = []
+from report_checks import exit_on_failures, fail
+
 VERDICTS = {"within spread", "beyond spread (slower)", "beyond spread (faster)",
             "no spread (1 sample)"}
-
-
-def fail(message):
-    failures.append(message)
 
 
 def row(method, size, median, p10, p90, samples=5):
@@ -214,11 +211,7 @@ def main():
     bench, work_dir = sys.argv[1], sys.argv[2]
     check_hand_made(bench, work_dir)
     check_two_runs(bench, work_dir)
-    if failures:
-        print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)
-        for message in failures:
-            print("  -", message, file=sys.stderr)
-        sys.exit(1)
+    exit_on_failures()
     print("ok: hand-made verdicts as expected, two quick runs matched row by row")
 
 

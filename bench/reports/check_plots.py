@@ -15,21 +15,9 @@ import struct
 import subprocess
 import sys
 
+from report_checks import exit_on_failures, fail, python_with_matplotlib
+
 SKIP = 77
-failures = []
-
-
-def fail(message):
-    failures.append(message)
-
-
-def python_with_matplotlib():
-    """This interpreter, or the system's (where Debian's python3-matplotlib lives)."""
-    for candidate in (sys.executable, "/usr/bin/python3"):
-        if candidate and os.path.exists(candidate) and subprocess.run(
-                [candidate, "-c", "import matplotlib"], capture_output=True).returncode == 0:
-            return candidate
-    return None
 
 
 def png_size(path):
@@ -111,11 +99,7 @@ def main():
         json.dump(threads_report(), file)
     plot(python, script, hand_made, os.path.join(work_dir, "plots_threads"), ["threads"])
 
-    if failures:
-        print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)
-        for message in failures:
-            print("  -", message, file=sys.stderr)
-        sys.exit(1)
+    exit_on_failures()
     print(f"ok: one chart per suite ({', '.join(suites)}), and one for rows with threads")
 
 

@@ -12,12 +12,13 @@ everything works, not how fast.
 
 usage: check_quick_report.py PATH/TO/vmm_pmr_bench WORK_DIR
 """
-import csv
 import json
-import math
 import os
 import subprocess
 import sys
+
+from report_checks import (check_csv, exit_on_failures, fail, load_report, refuse_constant,
+                           run_bench)
 
 EXPECTED_METHODS = {
     "latency": ["vmm_resource", "raw_sequence", "stream_ordered_resource", "mmap_munmap",
@@ -33,28 +34,6 @@ BASELINES = {"latency": "raw_sequence", "churn": "raw_sequence", "growth": "raw_
 FRAGMENTATION_METHODS = {"vmm_resource", "raw_sequence", "stream_ordered_resource",
                          "stream_ordered_bounded"}
 POOLED_METHODS = {"stream_ordered_resource", "stream_ordered_bounded"}
-
-failures = []
-
-
-def fail(message):
-    failures.append(message)
-
-
-def refuse_constant(name):
-    raise ValueError(f"JSON holds the non-number {name}")
-
-
-def check_finite_everywhere(value, where):
-    if isinstance(value, float) and not math.isfinite(value):
-        fail(f"{where}: {value} is not finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_finite_everywhere(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_finite_everywhere(item, f"{where}[{index}]")
-
 
 def check_row(suite, row, repetitions):
     where = f"{suite['name']}/{row.get('method')}/{row.get('size_bytes', '-')}"
@@ -213,23 +192,6 @@ def check_other_traces(bench, work_dir):
         check_memory_held(report["suites"][0], report["settings"])
 
 
-def check_csv(path, report):
-    with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    expected = sum(len(suite["rows"]) for suite in report["suites"])
-    if len(rows) != expected:
-        fail(f"CSV has {len(rows)} rows, the JSON {expected}")
-    for row in rows:
-        for key in ("median", "p10", "p90", "min", "max", "ratio"):
-            try:
-                value = float(row[key])
-            except (KeyError, ValueError):
-                fail(f"CSV {row.get('suite')}/{row.get('method')}: {key} = {row.get(key)!r}")
-                continue
-            if not math.isfinite(value) or value <= 0:
-                fail(f"CSV {row['suite']}/{row['method']}: {key} = {value}")
-
-
 def check_usage_errors(bench):
     for arguments, expected in [
         (["--reps=0"], "--reps"),
@@ -262,16 +224,9 @@ def main():
     csv_path = os.path.join(work_dir, "bench_quick_sanity.csv")
     command = [bench, "--quick", "--backend=host", "--no-progress",
                f"--json={json_path}", f"--csv={csv_path}"]
-    print("$", " ".join(command), flush=True)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=50)
-    print(result.stdout)
-    print(result.stderr, file=sys.stderr)
-    if result.returncode != 0:
-        sys.exit(f"FAILED: vmm_pmr_bench exited with status {result.returncode}")
+    run_bench(command, timeout=50)
 
-    with open(json_path) as file:
-        report = json.load(file, parse_constant=refuse_constant)
-    check_finite_everywhere(report, "report")
+    report = load_report(json_path)
     environment = report["environment"]
     if environment["backend"] != "host":
         fail(f"backend {environment['backend']!r}, expected 'host'")
@@ -279,15 +234,12 @@ def main():
         if not environment.get(key):
             fail(f"environment.{key} is empty")
     check_suites(report)
-    check_csv(csv_path, report)
+    check_csv(csv_path, report, ("median", "p10", "p90", "min", "max", "ratio"),
+              lambda row: f"{row.get('suite')}/{row.get('method')}")
     check_usage_errors(bench)
     check_other_traces(bench, work_dir)
 
-    if failures:
-        print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)
-        for message in failures:
-            print("  -", message, file=sys.stderr)
-        sys.exit(1)
+    exit_on_failures()
     rows = sum(len(suite["rows"]) for suite in report["suites"])
     print(f"ok: {rows} rows in {len(report['suites'])} suites, all present, finite and positive")
 

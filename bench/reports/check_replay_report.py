@@ -14,12 +14,13 @@ not checked.
 
 usage: check_replay_report.py PATH/TO/vmm_pmr_bench SOURCE_ROOT WORK_DIR [PLOT_SCRIPT]
 """
-import csv
 import json
-import math
 import os
 import subprocess
 import sys
+
+from report_checks import (check_csv, exit_on_failures, fail, load_report,
+                           python_with_matplotlib, run_bench)
 
 TRACE = os.path.join("traces", "pytorch-gpt-train.csv.gz")
 TRACE_NAME = "pytorch-gpt-train"
@@ -28,28 +29,6 @@ TRACE_EVENTS = 61654
 HOST_METHODS = ["stream_ordered_resource", "stream_ordered_bounded", "vmm_resource"]
 COUNTED_METHODS = HOST_METHODS  # on a counting backend: driver calls known
 MIB = 1 << 20
-
-failures = []
-
-
-def fail(message):
-    failures.append(message)
-
-
-def refuse_constant(name):
-    raise ValueError(f"JSON holds the non-number {name}")
-
-
-def check_finite_everywhere(value, where):
-    if isinstance(value, float) and not math.isfinite(value):
-        fail(f"{where}: {value} is not finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            check_finite_everywhere(item, f"{where}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            check_finite_everywhere(item, f"{where}[{index}]")
-
 
 def number(row, key):
     value = row.get(key)
@@ -142,31 +121,6 @@ def check_memory_held(suite, rows):
                  f"its row's peak over every replay {peak}")
 
 
-def check_csv(path, report):
-    with open(path, newline="") as file:
-        rows = list(csv.DictReader(file))
-    expected = sum(len(suite["rows"]) for suite in report["suites"])
-    if len(rows) != expected:
-        fail(f"CSV has {len(rows)} rows, the JSON {expected}")
-    for row in rows:
-        for key in ("median", "cold_us_per_op", "peak_bytes", "held_after_trim"):
-            try:
-                value = float(row[key])
-            except (KeyError, ValueError):
-                fail(f"CSV {row.get('method')}: {key} = {row.get(key)!r}")
-                continue
-            if not math.isfinite(value) or value <= 0:
-                fail(f"CSV {row['method']}: {key} = {value}")
-
-
-def python_with_matplotlib():
-    for candidate in (sys.executable, "/usr/bin/python3"):
-        if candidate and os.path.exists(candidate) and subprocess.run(
-                [candidate, "-c", "import matplotlib"], capture_output=True).returncode == 0:
-            return candidate
-    return None
-
-
 def check_chart(plot_script, report_path, work_dir):
     python = python_with_matplotlib()
     if python is None:
@@ -254,16 +208,9 @@ def main():
     csv_path = os.path.join(work_dir, "bench_replay_trace.csv")
     command = [bench, "replay", "--backend=host", f"--trace={TRACE}", "--no-progress",
                f"--json={json_path}", f"--csv={csv_path}"]
-    print("$", " ".join(command), flush=True)
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
-    print(result.stdout)
-    print(result.stderr, file=sys.stderr)
-    if result.returncode != 0:
-        sys.exit(f"FAILED: vmm_pmr_bench exited with status {result.returncode}")
+    run_bench(command, timeout=240)
 
-    with open(json_path) as file:
-        report = json.load(file, parse_constant=refuse_constant)
-    check_finite_everywhere(report, "report")
+    report = load_report(json_path)
     if report["environment"]["backend"] != "host":
         fail(f"backend {report['environment']['backend']!r}, expected 'host'")
     suites = {suite["name"]: suite for suite in report["suites"]}
@@ -275,17 +222,14 @@ def main():
     for note in suite.get("notes", []):
         if note.startswith("inconsistent"):
             fail(f"replay: {note}")
-    check_csv(csv_path, report)
+    check_csv(csv_path, report, ("median", "cold_us_per_op", "peak_bytes", "held_after_trim"),
+              lambda row: row.get("method"))
     if plot_script:
         check_chart(plot_script, json_path, work_dir)
     check_refusals(bench, work_dir)
     check_threads_and_streams(bench, work_dir)
 
-    if failures:
-        print(f"FAILED: {len(failures)} problem(s):", file=sys.stderr)
-        for message in failures:
-            print("  -", message, file=sys.stderr)
-        sys.exit(1)
+    exit_on_failures()
     print(f"ok: {len(suite['rows'])} allocators replayed {TRACE_NAME}, every row present, "
           f"finite and consistent with the trace")
 
