@@ -411,6 +411,9 @@ std::string trace_summary(const recorded_trace& trace) {
   if (trace.failed_allocations > 0) {
     text += fmt::format("; {} failed allocations skipped", trace.failed_allocations);
   }
+  if (trace.zero_byte_rows > 0) {
+    text += fmt::format("; {} rows of 0 bytes skipped", trace.zero_byte_rows);
+  }
   return text;
 }
 

@@ -94,10 +94,14 @@ class trace_parser {
       fail(fmt::format("unknown action '{}': expected allocate, free or allocate failure", action));
     }
     trace_event event;
-    event.thread = index_of(thread_indexes_, trace_.thread_ids, decimal(fields[0], "Thread"));
-    event.stream = index_of(stream_indexes_, trace_.stream_ids, stream_id(fields[5]));
     event.bytes = decimal(fields[4], "Size");
     const std::uint64_t pointer = hexadecimal(fields[3], "Pointer");
+    if (event.bytes == 0) {
+      skip_zero_bytes(action, pointer);
+      return;
+    }
+    event.thread = index_of(thread_indexes_, trace_.thread_ids, decimal(fields[0], "Thread"));
+    event.stream = index_of(stream_indexes_, trace_.stream_ids, stream_id(fields[5]));
     if (action == "allocate") {
       record_allocation(event, pointer);
     } else {
@@ -124,8 +128,18 @@ class trace_parser {
     std::size_t bytes = 0;
   };
 
+  // A zero-byte allocation holds no memory, and allocators answer it without a block,
+  // often with one address for all of them (PyTorch's empty tensors): such rows are
+  // counted, not replayed. A zero-byte free of a live block is a size mismatch.
+  void skip_zero_bytes(std::string_view action, std::uint64_t pointer) {
+    if (const auto found = live_.find(pointer); action == "free" && found != live_.end()) {
+      fail(fmt::format("free of {:#x} with 0 bytes, but it was allocated with {} bytes", pointer,
+                       found->second.bytes));
+    }
+    ++trace_.zero_byte_rows;
+  }
+
   void record_allocation(trace_event& event, std::uint64_t pointer) {
-    if (event.bytes == 0) fail("an allocation of 0 bytes: the replay needs a size of 1 or more");
     if (trace_.allocations >= std::numeric_limits<std::uint32_t>::max()) {
       fail("more than 2^32 - 1 allocations: split the trace");
     }

@@ -7,7 +7,7 @@
 // The replay keeps the file's order and never sleeps, so Time is not read. Pointers only
 // pair a free with its allocation: the events hold a dense allocation id instead, and
 // recorded thread and stream ids become dense indexes in order of first appearance.
-// "allocate failure" rows are skipped and counted.
+// "allocate failure" rows and rows of 0 bytes are skipped and counted.
 //
 // Invariant of a trace that reads: every free names an allocation live at that point of
 // the file, with the size it was allocated with, and no allocation is made at a pointer
@@ -41,6 +41,7 @@ struct recorded_trace {
   std::size_t allocations = 0;
   std::size_t frees = 0;
   std::size_t failed_allocations = 0;  // "allocate failure" rows, not replayed
+  std::size_t zero_byte_rows = 0;      // allocations and frees of 0 bytes, not replayed
   std::size_t peak_live_bytes = 0;     // most bytes live at once, in file order
   std::size_t final_live_bytes = 0;    // live at the end: allocated and never freed
   std::size_t final_live_count = 0;

@@ -96,8 +96,27 @@ TEST_CASE("a bad trace is refused with its file and line", "[trace_file]") {
              ContainsSubstring("t.csv:2: Stream 'stream' is not a number"));
   CHECK_THAT(parse_error(header + "1,0,allocate,0x10,10\n"),
              ContainsSubstring("t.csv:2: 5 fields, expected 6"));
-  CHECK_THAT(parse_error(header + "1,0,allocate,0x10,0,0\n"),
-             ContainsSubstring("t.csv:2: an allocation of 0 bytes"));
+}
+
+TEST_CASE("rows of 0 bytes are counted and not replayed", "[trace_file]") {
+  // PyTorch's empty tensors: every one at the same address, several live at once.
+  const recorded_trace trace = parse_trace(header +
+                                               "1,0,allocate,0x100,0,0\n"
+                                               "1,0,allocate,0x10,10,0\n"
+                                               "1,0,allocate,0x100,0,0\n"
+                                               "1,0,free,0x100,0,0\n"
+                                               "1,0,free,0x10,10,0\n"
+                                               "1,0,free,0x100,0,0\n",
+                                           "t.csv");
+  CHECK(trace.zero_byte_rows == 4);
+  REQUIRE(trace.events.size() == 2);
+  CHECK(trace.allocations == 1);
+  CHECK(trace.frees == 1);
+  CHECK(trace.peak_live_bytes == 10);
+  CHECK(trace.final_live_count == 0);
+  CHECK_THAT(parse_error(header + "1,0,allocate,0x10,10,0\n1,0,free,0x10,0,0\n"),
+             ContainsSubstring(
+                 "t.csv:3: free of 0x10 with 0 bytes, but it was allocated with 10 bytes"));
 }
 
 TEST_CASE("a free must name a live allocation of the same size", "[trace_file]") {
