@@ -1,16 +1,16 @@
 #!/usr/bin/env python3
-"""Check of the replay suite on the shipped trace (the meson test bench_replay_trace).
+"""Check of the replay suite on the shipped traces (the meson test bench_replay_trace).
 
-Runs `vmm_pmr_bench replay --backend=host --trace=traces/pytorch-gpt-train.csv.gz` with
---json and --csv, then asserts: a row for every host allocator; the trace's peak live is
-the README's 18,154 MiB; every allocator held at least that at its peak, and no more
-after trim() than at its peak; every number finite and every time positive; the driver
-calls counted for the VMM rows; the memory_held series spans the trace, one line per
-allocator, never below the live bytes; the CSV holds the JSON's rows; no "inconsistent"
-note; and the chart draws (when a Python with matplotlib is here). Then that bad command
-lines and a bad trace are refused with a message, and that a made-up trace of two
-threads on two streams, each freeing what the other allocated, replays. Fast numbers are
-not checked.
+Runs `vmm_pmr_bench replay --backend=host` on every trace in traces/ with --json and
+--csv, then asserts, for each trace: a row for every host allocator; the trace's events
+and peak live are those traces/README.md gives; every allocator held at least that at its
+peak, and no more after trim() than at its peak; every number finite and every time
+positive; the driver calls counted for the VMM rows; the memory_held series spans the
+trace, one line per allocator, never below the live bytes; and, for the whole report, the
+CSV holds the JSON's rows; no "inconsistent" note; and the chart draws (when a Python
+with matplotlib is here). Then that bad command lines and a bad trace are refused with a
+message, and that a made-up trace of two threads on two streams, each freeing what the
+other allocated, replays. Fast numbers are not checked.
 
 usage: check_replay_report.py PATH/TO/vmm_pmr_bench SOURCE_ROOT WORK_DIR [PLOT_SCRIPT]
 """
@@ -22,10 +22,13 @@ import sys
 from report_checks import (check_csv, exit_on_failures, fail, load_report,
                            python_with_matplotlib, run_bench)
 
-TRACE = os.path.join("traces", "pytorch-gpt-train.csv.gz")
-TRACE_NAME = "pytorch-gpt-train"
-TRACE_PEAK_LIVE_MIB = 18154  # traces/README.md
-TRACE_EVENTS = 61654
+# traces/README.md: events replayed (rows of 0 bytes are skipped) and peak live, per trace.
+TRACES = {
+    "pytorch-gpt-train": {"events": 61654, "peak_live_mib": 18154},
+    "pytorch-gpt-train-side-stream": {"events": 29643, "peak_live_mib": 18359},
+    "pytorch-kv-cache-serving": {"events": 316212, "peak_live_mib": 429},
+}
+TRACE = os.path.join("traces", "pytorch-gpt-train.csv.gz")  # for the refusals
 HOST_METHODS = ["stream_ordered_resource", "stream_ordered_bounded", "vmm_resource"]
 COUNTED_METHODS = HOST_METHODS  # on a counting backend: driver calls known
 MIB = 1 << 20
@@ -38,86 +41,97 @@ def number(row, key):
     return value
 
 
-def check_rows(suite, repetitions):
-    rows = {row["method"]: row for row in suite["rows"]}
-    if len(rows) != len(suite["rows"]):
-        fail(f"replay: {len(suite['rows'])} rows for {len(rows)} methods on one trace")
+def rows_by_trace(suite):
+    """{trace: {method: row}}: a row's label ends with " on TRACE"."""
+    traces = {}
+    for row in suite["rows"]:
+        trace = row.get("label", "").rpartition(" on ")[2]
+        methods = traces.setdefault(trace, {})
+        if row["method"] in methods:
+            fail(f"replay/{trace}: two {row['method']} rows")
+        methods[row["method"]] = row
+    return traces
+
+
+def check_rows(trace, rows, baseline, repetitions):
+    expected = TRACES[trace]
+    peak_live_mib, events = expected["peak_live_mib"], expected["events"]
     for method in HOST_METHODS:
         if method not in rows:
-            fail(f"replay: no {method} row")
+            fail(f"replay/{trace}: no {method} row")
     for method, row in rows.items():
         peak_live = number(row, "size_bytes")
-        if peak_live is not None and round(peak_live / MIB) != TRACE_PEAK_LIVE_MIB:
-            fail(f"replay/{method}: the trace's peak live is {peak_live / MIB:.1f} MiB, the "
-                 f"README says {TRACE_PEAK_LIVE_MIB} MiB")
+        if peak_live is not None and round(peak_live / MIB) != peak_live_mib:
+            fail(f"replay/{trace}/{method}: the trace's peak live is {peak_live / MIB:.1f} MiB, the "
+                 f"README says {peak_live_mib} MiB")
         stats = [number(row, key) for key in ("min", "p10", "median", "p90", "max")]
         if None not in stats:
             if stats[0] <= 0:
-                fail(f"replay/{method}: time {stats[0]} is not positive")
+                fail(f"replay/{trace}/{method}: time {stats[0]} is not positive")
             if stats != sorted(stats):
-                fail(f"replay/{method}: statistics out of order {stats}")
+                fail(f"replay/{trace}/{method}: statistics out of order {stats}")
         if row.get("samples") != repetitions:
-            fail(f"replay/{method}: {row.get('samples')} samples, expected {repetitions}")
-        if row.get("operations_per_sample") != TRACE_EVENTS:
-            fail(f"replay/{method}: {row.get('operations_per_sample')} events per replay, "
-                 f"expected {TRACE_EVENTS}")
+            fail(f"replay/{trace}/{method}: {row.get('samples')} samples, expected {repetitions}")
+        if row.get("operations_per_sample") != events:
+            fail(f"replay/{trace}/{method}: {row.get('operations_per_sample')} events per replay, "
+                 f"expected {events}")
         cold = number(row, "cold_us_per_op")
         if cold is not None and cold <= 0:
-            fail(f"replay/{method}: cold µs/op {cold}")
+            fail(f"replay/{trace}/{method}: cold µs/op {cold}")
         peak, trimmed = number(row, "peak_bytes"), number(row, "held_after_trim")
         if peak is not None and peak_live is not None and peak < peak_live:
-            fail(f"replay/{method}: peak held {peak} < the trace's peak live {peak_live}")
+            fail(f"replay/{trace}/{method}: peak held {peak} < the trace's peak live {peak_live}")
         if peak is not None and trimmed is not None and trimmed > peak:
-            fail(f"replay/{method}: held after trim {trimmed} > held at peak {peak}")
+            fail(f"replay/{trace}/{method}: held after trim {trimmed} > held at peak {peak}")
         ratio = number(row, "peak_held_per_live")
         if ratio is not None and peak is not None and peak_live \
                 and abs(ratio - peak / peak_live) > 1e-9 * ratio:
-            fail(f"replay/{method}: peak/live {ratio} is not peak {peak} / live {peak_live}")
+            fail(f"replay/{trace}/{method}: peak/live {ratio} is not peak {peak} / live {peak_live}")
         if method in COUNTED_METHODS:
             cold_calls = number(row, "driver_calls_cold")
             per_gib = number(row, "driver_calls_per_gib_mapped")
             steady = number(row, "driver_calls_per_replay")
             if cold_calls is not None and cold_calls <= 0:
-                fail(f"replay/{method}: no driver call counted in the cold replay")
+                fail(f"replay/{trace}/{method}: no driver call counted in the cold replay")
             if per_gib is not None and per_gib <= 0:
-                fail(f"replay/{method}: driver calls per GiB mapped {per_gib}")
+                fail(f"replay/{trace}/{method}: driver calls per GiB mapped {per_gib}")
             if steady is not None and steady < 0:
-                fail(f"replay/{method}: driver calls per replay {steady}")
+                fail(f"replay/{trace}/{method}: driver calls per replay {steady}")
     # vmm_resource keeps nothing: every replay makes the same calls as the cold one.
     vmm = rows.get("vmm_resource", {})
     if vmm.get("driver_calls_cold") != vmm.get("driver_calls_per_replay"):
-        fail(f"replay/vmm_resource: {vmm.get('driver_calls_cold')} calls cold, "
+        fail(f"replay/{trace}/vmm_resource: {vmm.get('driver_calls_cold')} calls cold, "
              f"{vmm.get('driver_calls_per_replay')} per later replay: they must be equal")
-    baseline = suite["baseline"]["method"]
     if rows.get(baseline, {}).get("ratio") != 1:
-        fail(f"replay: the baseline {baseline}'s ratio is {rows.get(baseline, {}).get('ratio')!r}")
-    return rows
+        fail(f"replay/{trace}: the baseline {baseline}'s ratio is "
+             f"{rows.get(baseline, {}).get('ratio')!r}")
 
 
-def check_memory_held(suite, rows):
+def check_memory_held(suite, trace, rows):
+    peak_live_mib, events = TRACES[trace]["peak_live_mib"], TRACES[trace]["events"]
     series = {entry["name"]: entry for entry in suite.get("series", [])}
-    held = series.get(f"memory_held:{TRACE_NAME}")
+    held = series.get(f"memory_held:{trace}")
     if held is None:
-        fail(f"replay: no memory_held:{TRACE_NAME} series (has {sorted(series)})")
+        fail(f"replay/{trace}: no memory_held:{trace} series (has {sorted(series)})")
         return
     x = held["x"]
-    if not 100 <= len(x) <= 300 or x != sorted(x) or not x or x[-1] != TRACE_EVENTS:
-        fail(f"replay/memory_held: x has {len(x)} points ending at {x[-1] if x else None}, "
-             f"expected 100-300 ascending to {TRACE_EVENTS}")
+    if not 100 <= len(x) <= 300 or x != sorted(x) or not x or x[-1] != events:
+        fail(f"replay/{trace}/memory_held: x has {len(x)} points ending at {x[-1] if x else None}, "
+             f"expected 100-300 ascending to {events}")
     lines = {line["method"]: line["y"] for line in held["lines"]}
     for method in ["live_bytes"] + HOST_METHODS:
         if len(lines.get(method, [])) != len(x):
-            fail(f"replay/memory_held: {method} has {len(lines.get(method, []))} points, "
+            fail(f"replay/{trace}/memory_held: {method} has {len(lines.get(method, []))} points, "
                  f"x {len(x)}")
     live = lines.get("live_bytes", [])
-    if live and round(max(live) / MIB) != TRACE_PEAK_LIVE_MIB:
-        fail(f"replay/memory_held: live bytes peak at {max(live) / MIB:.1f} MiB")
+    if live and round(max(live) / MIB) != peak_live_mib:
+        fail(f"replay/{trace}/memory_held: live bytes peak at {max(live) / MIB:.1f} MiB")
     for method, y in lines.items():
         if any(held_bytes < live_bytes for held_bytes, live_bytes in zip(y, live)):
-            fail(f"replay/memory_held: {method} holds less than the trace has live")
+            fail(f"replay/{trace}/memory_held: {method} holds less than the trace has live")
         peak = rows.get(method, {}).get("peak_bytes")
         if y and isinstance(peak, int) and max(y) > peak:
-            fail(f"replay/memory_held: {method} peaks at {max(y)} on a fresh instance, above "
+            fail(f"replay/{trace}/memory_held: {method} peaks at {max(y)} on a fresh instance, above "
                  f"its row's peak over every replay {peak}")
 
 
@@ -206,9 +220,9 @@ def main():
     os.chdir(source_root)  # the trace path as the docs spell it
     json_path = os.path.join(work_dir, "bench_replay_trace.json")
     csv_path = os.path.join(work_dir, "bench_replay_trace.csv")
-    command = [bench, "replay", "--backend=host", f"--trace={TRACE}", "--no-progress",
-               f"--json={json_path}", f"--csv={csv_path}"]
-    run_bench(command, timeout=240)
+    command = [bench, "replay", "--backend=host", "--no-progress", f"--json={json_path}",
+               f"--csv={csv_path}"] + [f"--trace=traces/{trace}.csv.gz" for trace in TRACES]
+    run_bench(command, timeout=300)
 
     report = load_report(json_path)
     if report["environment"]["backend"] != "host":
@@ -217,8 +231,14 @@ def main():
     if list(suites) != ["replay"]:
         fail(f"suites {list(suites)}, expected ['replay']")
     suite = suites.get("replay", {"rows": [], "baseline": {"method": None}})
-    rows = check_rows(suite, report["settings"]["replay"]["repetitions"])
-    check_memory_held(suite, rows)
+    traces = rows_by_trace(suite)
+    if sorted(traces) != sorted(TRACES):
+        fail(f"replay: rows for the traces {sorted(traces)}, expected {sorted(TRACES)}")
+    for trace in TRACES:
+        rows = traces.get(trace, {})
+        check_rows(trace, rows, suite["baseline"]["method"],
+                   report["settings"]["replay"]["repetitions"])
+        check_memory_held(suite, trace, rows)
     for note in suite.get("notes", []):
         if note.startswith("inconsistent"):
             fail(f"replay: {note}")
@@ -230,8 +250,8 @@ def main():
     check_threads_and_streams(bench, work_dir)
 
     exit_on_failures()
-    print(f"ok: {len(suite['rows'])} allocators replayed {TRACE_NAME}, every row present, "
-          f"finite and consistent with the trace")
+    print(f"ok: {len(suite['rows'])} rows for {len(TRACES)} traces, every row present, finite "
+          f"and consistent with its trace")
 
 
 if __name__ == "__main__":
