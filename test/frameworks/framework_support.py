@@ -48,14 +48,23 @@ def run_child(script, *arguments):
 
     Fails when the child fails, reports leaked allocations on stderr, or a finaliser
     raised in it."""
+    # A crash in native code then prints the Python stack of every thread on stderr.
+    environment = dict(os.environ, PYTHONFAULTHANDLER="1")
     child = subprocess.run(
-        [sys.executable, script] + list(arguments), capture_output=True, text=True, timeout=600
+        [sys.executable, script] + list(arguments),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
     )
     sys.stderr.write(child.stderr)
     if child.returncode != 0:
+        # Meson sets a random MALLOC_PERTURB_ per test: a crash that depends on it
+        # (uninitialised heap memory read somewhere) is reproduced with the same value.
+        perturb = os.environ.get("MALLOC_PERTURB_", "unset")
         raise SystemExit(
             "child " + " ".join(arguments) + " failed with status " + str(child.returncode)
-            + ":\n" + child.stdout + child.stderr
+            + " (MALLOC_PERTURB_=" + perturb + "):\n" + child.stdout + child.stderr
         )
     if "leak" in child.stderr.lower():
         raise SystemExit(
