@@ -177,7 +177,7 @@ void declare_run_options(CLI::App& app, bench_options& options) {
   app.add_option_function<std::size_t>(
          "--reps", [&options](std::size_t n) { options.repetitions = n; },
          described("repetitions per measurement, after the warm-up (default: latency 50, churn "
-                   "and growth 5, streams 10; --quick: 5, 3, 3, 3)"))
+                   "and growth 5, streams and threads 10; --quick: 5, 3, 3, 3, 3)"))
       ->type_name("N")
       ->check(whole_number())
       ->check(between(1, largest_count));

@@ -77,6 +77,16 @@ run_settings resolve_run_settings(const bench_options& options, bool on_gpu) {
       .repetitions = options.repetitions.value_or(quick ? 3 : 10),
       .min_sample_time = quick ? std::chrono::microseconds{2000} : std::chrono::microseconds{20000},
       .max_operations_per_sample = 10000};
+  settings.threads.thread_counts =
+      quick ? std::vector<std::size_t>{1, 2, 4} : std::vector<std::size_t>{1, 2, 4, 8, 16};
+  settings.threads.sizes =
+      quick ? std::vector<std::size_t>{256} : std::vector<std::size_t>{256, mib};
+  settings.threads.pairs_per_operation = 32;
+  settings.threads.sampling = {
+      .warmup = options.warmup.value_or(1),
+      .repetitions = options.repetitions.value_or(quick ? 3 : 10),
+      .min_sample_time = quick ? std::chrono::microseconds{2000} : std::chrono::microseconds{20000},
+      .max_operations_per_sample = 10000};
   settings.replay.traces = options.traces;
   // No warm-up by default: the cold replay, reported apart, already warmed the instance.
   settings.replay.sampling =

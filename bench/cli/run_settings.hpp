@@ -39,6 +39,14 @@ struct streams_settings {
   sampling_plan sampling;
 };
 
+// The threads suite: pairs of each size from each number of threads at once.
+struct threads_settings {
+  std::vector<std::size_t> thread_counts;  // ascending, starting at 1
+  std::vector<std::size_t> sizes;
+  std::size_t pairs_per_operation = 0;  // per thread; one sampled operation
+  sampling_plan sampling;
+};
+
 struct growth_settings {
   std::size_t initial_size = 0;
   std::vector<std::size_t> final_sizes;  // ascending; the suite runs once for each
@@ -58,6 +66,7 @@ struct run_settings {
   churn_settings churn;
   growth_settings growth;
   streams_settings streams;
+  threads_settings threads;
   replay_settings replay;
 };
 

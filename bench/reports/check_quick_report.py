@@ -28,9 +28,10 @@ EXPECTED_METHODS = {
     "growth": ["raw_doubling_chunks", "raw_granule_chunks", "in_place", "in_place_unreserved",
                "device_vector_append", "std_vector_append", "vmm_resource_copy"],
     "streams": ["stream_ordered_resource", "stream_ordered_resource_rotating", "malloc_free"],
+    "threads": ["stream_ordered_resource", "stream_ordered_resource_shared", "malloc_free"],
 }
 BASELINES = {"latency": "raw_sequence", "churn": "raw_sequence", "growth": "raw_doubling_chunks",
-             "streams": "malloc_free"}
+             "streams": "malloc_free", "threads": "malloc_free"}
 FRAGMENTATION_METHODS = {"vmm_resource", "raw_sequence", "stream_ordered_resource",
                          "stream_ordered_bounded"}
 POOLED_METHODS = {"stream_ordered_resource", "stream_ordered_bounded"}
@@ -69,17 +70,22 @@ def check_suites(report):
         for row in suite["rows"]:
             check_row(suite, row, repetitions)
 
-    def expect(suite_name, sizes):
+    def expect(suite_name, sizes, thread_counts=(None,)):
         rows = suites.get(suite_name, {}).get("rows", [])
         for size in sizes:
-            for method in EXPECTED_METHODS[suite_name]:
-                found = [r for r in rows if r["method"] == method and r.get("size_bytes") == size]
-                if len(found) != 1:
-                    fail(f"{suite_name}: {len(found)} rows for {method} at size {size}, expected 1")
+            for threads in thread_counts:
+                for method in EXPECTED_METHODS[suite_name]:
+                    found = [r for r in rows if r["method"] == method
+                             and r.get("size_bytes") == size and r.get("threads") == threads]
+                    if len(found) != 1:
+                        fail(f"{suite_name}: {len(found)} rows for {method} at size {size} and "
+                             f"{threads} threads, expected 1")
 
     expect("latency", settings["latency"]["sizes_bytes"])
     expect("churn", [None])
     expect("streams", [None])
+    expect("threads", settings["threads"]["sizes_bytes"], settings["threads"]["thread_counts"])
+    check_threads(suites.get("threads", {}))
     finals = [-(-size // granularity) * granularity
               for size in settings["growth"]["final_sizes_bytes"]]
     expect("growth", finals)
@@ -132,6 +138,26 @@ def check_suites(report):
         for note in suite.get("notes", []):
             if note.startswith("inconsistent"):
                 fail(f"{suite['name']}: {note}")
+
+
+def check_threads(suite):
+    """Each threads row's pairs per second is its threads over its time per pair, and its
+    scaling that over threads × the same method's one-thread figure at its size."""
+    rows = suite.get("rows", [])
+    one_thread = {(row["method"], row.get("size_bytes")): row.get("pairs_per_second")
+                  for row in rows if row.get("threads") == 1}
+    for row in rows:
+        where = f"threads/{row['method']}/{row.get('size_bytes')}/{row.get('threads')}"
+        rate, scaling = row.get("pairs_per_second"), row.get("scaling")
+        threads, median = row.get("threads"), row.get("median")
+        if not all(isinstance(value, (int, float)) for value in (rate, scaling, threads, median)):
+            fail(f"{where}: pairs_per_second {rate!r}, scaling {scaling!r}")
+            continue
+        if abs(rate - threads * 1e6 / median) > 1e-6 * rate:
+            fail(f"{where}: {rate} pairs/s, but {threads} threads at {median} µs a pair")
+        base = one_thread.get((row["method"], row.get("size_bytes")))
+        if isinstance(base, (int, float)) and abs(scaling - rate / (threads * base)) > 1e-9:
+            fail(f"{where}: scaling {scaling}, expected {rate / (threads * base)}")
 
 
 def check_memory_held(churn, settings):

@@ -204,16 +204,21 @@ def plot_against_threads(report, suite, path):
                     fontsize=11)
     seconds = UNIT_SECONDS.get(suite["unit"], 1.0)
     per_thread = "per thread" in suite["per"]
-    for method, label in methods_in_order(rows):
-        points = sorted((row["threads"], row) for row in rows
-                        if row["method"] == method and row.get("threads"))
-        if not points:
-            continue
-        threads = [count for count, _ in points]
-        # Time per operation in each thread: the threads together do `count` times as many.
-        throughput = [(count if per_thread else 1) / (row["median"] * seconds)
-                      for count, row in points]
-        axis.plot(threads, throughput, marker="o", linewidth=1.8, label=label)
+    sizes = sorted({row.get("size_bytes") for row in rows}, key=lambda size: size or 0)
+    for size in sizes:
+        for method, label in methods_in_order(rows):
+            points = sorted(((row["threads"], row) for row in rows
+                             if row["method"] == method and row.get("threads")
+                             and row.get("size_bytes") == size), key=lambda point: point[0])
+            if not points:
+                continue
+            threads = [count for count, _ in points]
+            # Time per operation in each thread: the threads together do `count` times as many.
+            throughput = [(count if per_thread else 1) / (row["median"] * seconds)
+                          for count, row in points]
+            if len(sizes) > 1:
+                label = f"{label}, {format_bytes(size)}"
+            axis.plot(threads, throughput, marker="o", linewidth=1.8, label=label)
     operation = suite["per"].replace(" per thread", "")
     axis.set_xlabel("threads")
     axis.set_ylabel(f"{operation}s per second, all threads (from the median)")

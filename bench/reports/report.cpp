@@ -14,7 +14,8 @@ const metric* result_row::find_metric(std::string_view key) const {
 void suite_result::compute_ratios() {
   for (result_row& row : rows) {
     const auto baseline = std::find_if(rows.begin(), rows.end(), [&](const result_row& other) {
-      return other.method == baseline_method && other.size_bytes == row.size_bytes;
+      return other.method == baseline_method && other.size_bytes == row.size_bytes &&
+             other.threads == row.threads;
     });
     // A zero baseline cannot happen with a real clock; if it does, no ratio beats a wrong one.
     if (baseline != rows.end() && baseline->time.median > 0) {

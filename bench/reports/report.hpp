@@ -31,7 +31,8 @@ struct result_row {
   std::string method;  // stable id: "vmm_resource", "raw_sequence", "cudaMalloc", ...
   std::string label;   // for humans, never containing a comma
   std::optional<std::size_t> size_bytes;
-  sample_summary time;  // in the suite's unit, per operation
+  std::optional<std::size_t> threads;  // threads running at once, where a suite varies it
+  sample_summary time;                 // in the suite's unit, per operation
   std::size_t operations_per_sample = 1;
   std::optional<double> ratio;  // time.median / the baseline's at the same size
   std::vector<metric> metrics;

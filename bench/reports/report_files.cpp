@@ -46,6 +46,7 @@ std::string csv_number(double value) {
 json row_json(const result_row& row) {
   json out = {{"method", row.method}, {"label", row.label}};
   if (row.size_bytes) out["size_bytes"] = *row.size_bytes;
+  if (row.threads) out["threads"] = *row.threads;
   out["median"] = json_number(row.time.median);
   out["p10"] = json_number(row.time.p10);
   out["p90"] = json_number(row.time.p90);
@@ -109,10 +110,14 @@ json settings_json(const run_settings& settings) {
                   {"pairs_per_operation", settings.streams.pairs_per_operation},
                   {"kernel_ns", settings.streams.kernel_nanoseconds}};
   streams.update(sampling_json(settings.streams.sampling));
+  json threads = {{"thread_counts", settings.threads.thread_counts},
+                  {"sizes_bytes", settings.threads.sizes},
+                  {"pairs_per_operation", settings.threads.pairs_per_operation}};
+  threads.update(sampling_json(settings.threads.sampling));
   json replay = {{"traces", settings.replay.traces}};
   replay.update(sampling_json(settings.replay.sampling));
-  return {{"quick", settings.quick}, {"latency", latency}, {"churn", churn},
-          {"growth", growth},        {"streams", streams}, {"replay", replay}};
+  return {{"quick", settings.quick}, {"latency", latency}, {"churn", churn},  {"growth", growth},
+          {"streams", streams},      {"threads", threads}, {"replay", replay}};
 }
 
 }  // namespace
@@ -157,8 +162,8 @@ void write_csv_report(std::ostream& out, const environment& facts,
       }
     }
   }
-  out << "suite,backend,device,method,label,size_bytes,unit,per,median,p10,p90,min,max,samples,"
-         "operations_per_sample,ratio";
+  out << "suite,backend,device,method,label,size_bytes,threads,unit,per,median,p10,p90,min,max,"
+         "samples,operations_per_sample,ratio";
   for (const std::string& key : metric_keys) out << ',' << key;
   out << '\n';
   for (const suite_result& suite : suites) {
@@ -166,11 +171,11 @@ void write_csv_report(std::ostream& out, const environment& facts,
       out << csv_field(suite.suite) << ',' << csv_field(facts.backend) << ','
           << csv_field(facts.device) << ',' << csv_field(row.method) << ',' << csv_field(row.label)
           << ',' << (row.size_bytes ? std::to_string(*row.size_bytes) : "") << ','
-          << csv_field(suite.unit) << ',' << csv_field(suite.per) << ','
-          << csv_number(row.time.median) << ',' << csv_number(row.time.p10) << ','
-          << csv_number(row.time.p90) << ',' << csv_number(row.time.min) << ','
-          << csv_number(row.time.max) << ',' << row.time.samples << ',' << row.operations_per_sample
-          << ',' << (row.ratio ? csv_number(*row.ratio) : "");
+          << (row.threads ? std::to_string(*row.threads) : "") << ',' << csv_field(suite.unit)
+          << ',' << csv_field(suite.per) << ',' << csv_number(row.time.median) << ','
+          << csv_number(row.time.p10) << ',' << csv_number(row.time.p90) << ','
+          << csv_number(row.time.min) << ',' << csv_number(row.time.max) << ',' << row.time.samples
+          << ',' << row.operations_per_sample << ',' << (row.ratio ? csv_number(*row.ratio) : "");
       for (const std::string& key : metric_keys) {
         const metric* value = row.find_metric(key);
         out << ',' << (value ? csv_number(value->value) : "");

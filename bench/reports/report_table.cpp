@@ -88,6 +88,9 @@ void print_suite_table(std::FILE* out, const suite_result& suite) {
   const bool has_sizes =
       std::any_of(suite.rows.begin(), suite.rows.end(),
                   [](const result_row& row) { return row.size_bytes.has_value(); });
+  const bool has_threads =
+      std::any_of(suite.rows.begin(), suite.rows.end(),
+                  [](const result_row& row) { return row.threads.has_value(); });
   std::vector<std::string> metric_keys;
   std::vector<std::string> metric_headings;
   for (const result_row& row : suite.rows) {
@@ -99,10 +102,11 @@ void print_suite_table(std::FILE* out, const suite_result& suite) {
     }
   }
 
-  // The row's identity (method, size) starts every table; the times make the first.
+  // The row's identity (method, size, threads) starts every table; the times make the first.
   std::vector<text_column> identity;
   identity.push_back({"method", false, {}});
   if (has_sizes) identity.push_back({suite.size_heading, true, {}});
+  if (has_threads) identity.push_back({"threads", true, {}});
   std::vector<text_column> times = {
       {"median " + unit, true, {}}, {"p10", true, {}}, {"p90", true, {}}, {"ratio", true, {}}};
   std::vector<text_column> metrics;
@@ -113,6 +117,9 @@ void print_suite_table(std::FILE* out, const suite_result& suite) {
     const result_row& row = suite.rows[r];
     identity[0].cells.push_back(row.label);
     if (has_sizes) identity[1].cells.push_back(row.size_bytes ? format_bytes(*row.size_bytes) : "");
+    if (has_threads) {
+      identity.back().cells.push_back(row.threads ? std::to_string(*row.threads) : "");
+    }
     times[0].cells.push_back(format_measurement(row.time.median));
     times[1].cells.push_back(format_measurement(row.time.p10));
     times[2].cells.push_back(format_measurement(row.time.p90));

@@ -7,7 +7,7 @@
 namespace vmm_pmr::bench {
 namespace {
 
-const std::array<suite_entry, 5> catalog = {{
+const std::array<suite_entry, 6> catalog = {{
     {"latency", "allocate+deallocate pairs, 256 B to 1 GiB, against the raw driver sequence",
      "allocate+deallocate pairs of one size, back to back, for each size (--sizes; default "
      "256 B, 1 MiB, then 2 MiB to 1 GiB by doubling). Rows: vmm_resource; "
@@ -63,6 +63,17 @@ const std::array<suite_entry, 5> catalog = {{
      "streams). Unit: µs of wall time per pair in each thread, so serialization shows as "
      "growth. Target (H100): no serialization that cudaMallocAsync does not have.",
      run_streams_suite},
+    {"threads", "allocate+free pairs from 1 to 16 threads at once, against cudaMallocAsync",
+     "for each size (256 B, 1 MiB) and each number of host threads (1, 2, 4, 8, 16; --quick: "
+     "1, 2, 4 at 256 B), every thread allocates and frees pairs back to back, no kernels. "
+     "Rows: stream_ordered_resource with each thread on its own stream, and with all threads "
+     "on one stream; on the GPU the same with cudaMallocAsync/cudaFreeAsync (the baseline, "
+     "own streams, each on a non-blocking stream); on the host malloc/free (the baseline, no "
+     "streams). Unit: µs of wall time per pair in each thread; each row also gives the pairs "
+     "per second of all threads and the scaling, that over N × the one-thread figure. "
+     "Targets (GPU): stream_ordered_resource on own streams ≥ 0.75 scaling up to 16 threads, "
+     "one thread's pair ≤ 25 ns; on a shared stream, throughput never below one thread's.",
+     run_threads_suite},
     {"replay", "recorded allocation traces (--trace, RMM's log CSV) replayed by every allocator",
      "replays each allocation trace given with --trace=FILE (RMM's logging_resource_adaptor "
      "CSV, plain or gzip; traces/ holds recorded ones) in file order, never sleeping: one host "

@@ -44,6 +44,7 @@ suite_result run_churn_suite(suite_context& context);
 suite_result run_growth_suite(suite_context& context);  // at settings.growth.final_size
 suite_result run_growth_sizes(suite_context& context);  // at each of its final_sizes
 suite_result run_streams_suite(suite_context& context);
+suite_result run_threads_suite(suite_context& context);
 suite_result run_replay_suite(suite_context& context);  // on settings.replay.traces
 
 }  // namespace vmm_pmr::bench

@@ -114,9 +114,9 @@ TEST_CASE("rows of 0 bytes are counted and not replayed", "[trace_file]") {
   CHECK(trace.frees == 1);
   CHECK(trace.peak_live_bytes == 10);
   CHECK(trace.final_live_count == 0);
-  CHECK_THAT(parse_error(header + "1,0,allocate,0x10,10,0\n1,0,free,0x10,0,0\n"),
-             ContainsSubstring(
-                 "t.csv:3: free of 0x10 with 0 bytes, but it was allocated with 10 bytes"));
+  CHECK_THAT(
+      parse_error(header + "1,0,allocate,0x10,10,0\n1,0,free,0x10,0,0\n"),
+      ContainsSubstring("t.csv:3: free of 0x10 with 0 bytes, but it was allocated with 10 bytes"));
 }
 
 TEST_CASE("a free must name a live allocation of the same size", "[trace_file]") {
