@@ -14,17 +14,15 @@
 // (which has no streams: there the stream-ordered rows show the lock and bookkeeping).
 #include <fmt/format.h>
 
-#include <atomic>
-#include <barrier>
 #include <cstdlib>
 #include <functional>
 #include <memory>
 #include <new>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "suites/suite.hpp"
+#include "suites/threads_at_once.hpp"
 #include "vmm_pmr/core/byte_size.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"
 #include "workloads/cuda_runtime.hpp"
@@ -49,17 +47,11 @@ struct streams_method {
 double run_threads(const streams_settings& settings, const std::vector<stream_view>& streams,
                    const streams_method& method, std::size_t pairs,
                    const std::function<void(stream_view)>& synchronize) {
-  const std::size_t thread_count = streams.size();
-  std::barrier ready(static_cast<std::ptrdiff_t>(thread_count + 1));
-  std::atomic<bool> failed{false};
-  std::vector<std::thread> threads;
-  threads.reserve(thread_count);
-  for (std::size_t t = 0; t < thread_count; ++t) {
-    threads.emplace_back([&, t] {
-      ready.arrive_and_wait();
-      try {
+  return time_threads_at_once(
+      streams.size(),
+      [&](std::size_t t) {
         for (std::size_t i = 0; i < pairs; ++i) {
-          const stream_view stream = streams[method.rotating ? (t + i) % thread_count : t];
+          const stream_view stream = streams[method.rotating ? (t + i) % streams.size() : t];
           method.work(t, i, stream, settings.sizes[(t + i) % settings.sizes.size()]);
         }
         if (method.rotating) {
@@ -67,19 +59,8 @@ double run_threads(const streams_settings& settings, const std::vector<stream_vi
         } else {
           synchronize(streams[t]);
         }
-      } catch (...) {
-        failed = true;
-      }
-    });
-  }
-  ready.arrive_and_wait();
-  const auto start = std::chrono::steady_clock::now();
-  for (std::thread& thread : threads) thread.join();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (failed)
-    throw std::runtime_error(fmt::format("streams suite: {} failed in a thread", method.id));
-  return seconds;
+      },
+      "streams suite: " + method.id);
 }
 
 std::string joined_sizes(const std::vector<std::size_t>& sizes) {

@@ -11,18 +11,16 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
-#include <barrier>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
 #include <new>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "suites/suite.hpp"
+#include "suites/threads_at_once.hpp"
 #include "vmm_pmr/core/byte_size.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"
 #include "workloads/cuda_runtime.hpp"
@@ -45,32 +43,14 @@ double run_threads(std::size_t thread_count, std::size_t pairs, std::size_t byte
                    const std::vector<stream_view>& own_streams, stream_view shared_stream,
                    const threads_method& method,
                    const std::function<void(stream_view)>& synchronize) {
-  std::barrier ready(static_cast<std::ptrdiff_t>(thread_count + 1));
-  std::atomic<bool> failed{false};
-  std::vector<std::thread> threads;
-  threads.reserve(thread_count);
-  for (std::size_t t = 0; t < thread_count; ++t) {
-    threads.emplace_back([&, t] {
-      const stream_view stream = method.shared_stream ? shared_stream : own_streams[t];
-      ready.arrive_and_wait();
-      try {
+  return time_threads_at_once(
+      thread_count,
+      [&](std::size_t t) {
+        const stream_view stream = method.shared_stream ? shared_stream : own_streams[t];
         for (std::size_t i = 0; i < pairs; ++i) method.pair(stream, bytes);
         synchronize(stream);
-      } catch (...) {
-        failed = true;
-      }
-    });
-  }
-  ready.arrive_and_wait();
-  const auto start = std::chrono::steady_clock::now();
-  for (std::thread& thread : threads) thread.join();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (failed) {
-    throw std::runtime_error(fmt::format("threads suite: {} with {} threads failed in a thread",
-                                         method.id, thread_count));
-  }
-  return seconds;
+      },
+      fmt::format("threads suite: {} with {} threads", method.id, thread_count));
 }
 
 pair_function stream_ordered_pairs(stream_ordered_resource& resource) {
