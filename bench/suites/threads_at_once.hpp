@@ -3,10 +3,10 @@
 #pragma once
 
 #include <atomic>
-#include <barrier>
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <latch>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -20,13 +20,18 @@ namespace vmm_pmr::bench {
 // of them threw, after all have returned.
 inline double time_threads_at_once(std::size_t count, const std::function<void(std::size_t)>& work,
                                    const std::string& what) {
-  std::barrier ready(static_cast<std::ptrdiff_t>(count + 1));
+  // The clock starts once every thread waits at the gate and before any is let through:
+  // were it read after a shared barrier, threads scheduled before this one could have done
+  // their work before the start was taken.
+  std::latch ready(static_cast<std::ptrdiff_t>(count));
+  std::latch gate(1);
   std::atomic<bool> failed{false};
   std::vector<std::thread> threads;
   threads.reserve(count);
   for (std::size_t t = 0; t < count; ++t) {
     threads.emplace_back([&, t] {
-      ready.arrive_and_wait();
+      ready.count_down();
+      gate.wait();
       try {
         work(t);
       } catch (...) {
@@ -34,8 +39,9 @@ inline double time_threads_at_once(std::size_t count, const std::function<void(s
       }
     });
   }
-  ready.arrive_and_wait();
+  ready.wait();
   const auto start = std::chrono::steady_clock::now();
+  gate.count_down();
   for (std::thread& thread : threads) thread.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
