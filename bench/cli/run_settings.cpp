@@ -82,11 +82,8 @@ run_settings resolve_run_settings(const bench_options& options, bool on_gpu) {
   settings.threads.sizes =
       quick ? std::vector<std::size_t>{256} : std::vector<std::size_t>{256, mib};
   settings.threads.pairs_per_operation = 32;
-  settings.threads.sampling = {
-      .warmup = options.warmup.value_or(1),
-      .repetitions = options.repetitions.value_or(quick ? 3 : 10),
-      .min_sample_time = quick ? std::chrono::microseconds{2000} : std::chrono::microseconds{20000},
-      .max_operations_per_sample = 10000};
+  // Timed like the streams suite: threads started together, samples of pairs per thread.
+  settings.threads.sampling = settings.streams.sampling;
   settings.replay.traces = options.traces;
   // No warm-up by default: the cold replay, reported apart, already warmed the instance.
   settings.replay.sampling =
