@@ -1,11 +1,9 @@
 // The library and the program share one C++ runtime. An exception the library throws and
 // the program catches passes through both: with two runtimes (a toolchain that links
 // libstdc++ statically into every binary) the library counts it as thrown and the
-// program as caught, and std::uncaught_exceptions() in the program goes below zero, so
-// that scope guards and test frameworks think an exception is always in flight.
+// program as caught, and std::uncaught_exceptions() in the program goes below zero.
 #include <catch2/catch_test_macros.hpp>
 #include <exception>
-#include <memory>
 
 #include "support/backends_under_test.hpp"
 #include "vmm_pmr/core/error.hpp"

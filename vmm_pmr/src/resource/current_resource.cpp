@@ -66,8 +66,8 @@ std::pmr::memory_resource* set_current_device_resource(int device,
   return std::exchange(slot.current, resource);
 }
 
-std::shared_ptr<vmm_resource> detail::install_current_vmm_resource(
-    vmm_options options, std::shared_ptr<backend> backend) {
+std::shared_ptr<vmm_resource> install_vmm_resource(vmm_options options, pmr_default also,
+                                                   std::shared_ptr<backend> backend) {
   if (!backend) backend = cuda_backend();
   const int device = options.device;
   auto resource = std::make_shared<vmm_resource>(std::move(backend), std::move(options));
@@ -78,6 +78,7 @@ std::shared_ptr<vmm_resource> detail::install_current_vmm_resource(
     slot.installed.push_back(resource);
     slot.current = resource.get();
   }
+  if (also == pmr_default::replace) std::pmr::set_default_resource(resource.get());
   return resource;
 }
 

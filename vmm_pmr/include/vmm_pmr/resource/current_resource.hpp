@@ -26,23 +26,11 @@ std::pmr::memory_resource* set_current_device_resource(int device,
 
 enum class pmr_default : bool { leave, replace };
 
-namespace detail {
-// install_vmm_resource but for std::pmr's default resource.
-std::shared_ptr<vmm_resource> install_current_vmm_resource(vmm_options options,
-                                                           std::shared_ptr<backend> backend);
-}  // namespace detail
-
 // The seed's use in one call: makes a vmm_resource for `options.device` on
 // `backend` (CUDA when null), keeps it alive for the rest of the process, sets it as that
 // device's current resource and, when asked, as std::pmr's default resource.
-// Inline because std::pmr's default belongs to the calling program's C++ runtime, which is
-// not the library's where the library carries its own hidden copy (linked statically).
-inline std::shared_ptr<vmm_resource> install_vmm_resource(
-    vmm_options options = {}, pmr_default also = pmr_default::leave,
-    std::shared_ptr<backend> backend = nullptr) {
-  auto resource = detail::install_current_vmm_resource(std::move(options), std::move(backend));
-  if (also == pmr_default::replace) std::pmr::set_default_resource(resource.get());
-  return resource;
-}
+std::shared_ptr<vmm_resource> install_vmm_resource(vmm_options options = {},
+                                                   pmr_default also = pmr_default::leave,
+                                                   std::shared_ptr<backend> backend = nullptr);
 
 }  // namespace vmm_pmr
