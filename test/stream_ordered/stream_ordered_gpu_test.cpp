@@ -326,6 +326,63 @@ TEST_CASE("many streams with kernels in flight each get exclusive memory",
   CHECK(resource.stats().live_count == 0);
 }
 
+// ---- streams the user destroys (destroyed_streams.cpp) ----
+
+TEST_CASE("a stream synchronized and destroyed without settle leaves its blocks to other streams",
+          "[stream_ordered][gpu][destroyed_stream]") {
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  void* freed = resource.allocate(block_bytes, a);
+  kernels::fill(as_words(freed), 5, block_count, a);
+  resource.deallocate(freed, block_bytes, a);
+  a.synchronize();
+  a.destroy_now();
+
+  void* reused = resource.allocate(block_bytes, b);
+  CHECK(reused == freed);
+  CHECK(resource.stats().streams_gone == 1);
+  CHECK(resource.stats().chunks_mapped == 1);
+  kernels::fill(as_words(reused), 6, block_count, b);
+  CHECK(kernels::count_mismatches(as_words(reused), 6, block_count, b) == 0);
+  resource.deallocate(reused, block_bytes, b);
+  CHECK(resource.trim() == block_bytes);
+}
+
+TEST_CASE("a stream destroyed with a kernel still writing its freed block: the next owner waits",
+          "[stream_ordered][gpu][destroyed_stream]") {
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  void* freed = resource.allocate(block_bytes, a);
+  kernels::fill_for(as_words(freed), 7, block_count, long_kernel_us, a);
+  resource.deallocate(freed, block_bytes, a);
+  a.destroy_now();  // the kernel runs on
+
+  void* reused = resource.allocate(block_bytes, b);
+  CHECK(reused == freed);
+  CHECK(resource.stats().device_synchronizations == 1);
+  kernels::fill(as_words(reused), 8, block_count, b);
+  // Had the block been handed over before a's kernel ended, it would have written 7 over 8.
+  CHECK(kernels::count_mismatches(as_words(reused), 8, block_count, b) == 0);
+  resource.deallocate(reused, block_bytes, b);
+}
+
+TEST_CASE("allocate on a destroyed stream is invalid_argument naming it",
+          "[stream_ordered][gpu][destroyed_stream][bad_input]") {
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
+  kernels::cuda_stream a;
+  kernels::cuda_stream b;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  a.destroy_now();
+  CHECK_THROWS_AS(resource.allocate(block_bytes, a), vmm_pmr::invalid_argument);
+  void* fine = resource.allocate(block_bytes, b);
+  CHECK(fine != nullptr);
+  resource.deallocate(fine, block_bytes, b);
+}
+
 #else
 
 TEST_CASE("stream-ordered GPU tests", "[stream_ordered][gpu]") {

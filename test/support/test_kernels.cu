@@ -88,8 +88,14 @@ cuda_stream::cuda_stream() {
 }
 
 cuda_stream::~cuda_stream() {
+  if (destroyed_) return;
   cudaStreamSynchronize(stream_);
   cudaStreamDestroy(stream_);
+}
+
+void cuda_stream::destroy_now() {
+  check(cudaStreamDestroy(stream_), "cudaStreamDestroy");
+  destroyed_ = true;
 }
 
 void cuda_stream::synchronize() const {

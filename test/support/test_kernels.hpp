@@ -28,9 +28,13 @@ class cuda_stream {
   void synchronize() const;
   // Whether all its work has completed (cudaStreamQuery), without waiting.
   bool idle() const;
+  // cudaStreamDestroy now, without waiting: work still queued runs on. view() keeps the
+  // handle, which names no stream from then on.
+  void destroy_now();
 
  private:
   CUstream_st* stream_ = nullptr;
+  bool destroyed_ = false;
 };
 
 // A flag in pinned host memory that a kernel reads while it runs (wait_for): work queued

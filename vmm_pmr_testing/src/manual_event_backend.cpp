@@ -26,6 +26,24 @@ void manual_event_backend::mark_complete(event_state& state) {
 
 std::uint64_t manual_event_backend::tick() { return ++clock_; }
 
+void manual_event_backend::check_alive(stream_view stream, const char* call) const {
+  if (destroyed_.count(stream.id()) == 0) return;
+  throw driver_error(fmt::format("{}({})", call, to_string(stream)),
+                     "CUDA_ERROR_CONTEXT_IS_DESTROYED", 709,
+                     "manual_event_backend: the stream was destroyed");
+}
+
+void manual_event_backend::destroy_stream(stream_view stream) {
+  std::lock_guard lock(mutex_);
+  destroyed_.insert(stream.id());
+}
+
+void manual_event_backend::create_stream(stream_view stream) {
+  std::lock_guard lock(mutex_);
+  destroyed_.erase(stream.id());
+  serials_[stream.id()] = next_serial_++;
+}
+
 void manual_event_backend::complete(event_handle event) {
   std::lock_guard lock(mutex_);
   mark_complete(find(event));
@@ -104,6 +122,11 @@ std::size_t manual_event_backend::synchronizations() const {
   return synchronizations_;
 }
 
+std::size_t manual_event_backend::device_synchronizations() const {
+  std::lock_guard lock(mutex_);
+  return device_synchronizations_;
+}
+
 std::uint64_t manual_event_backend::clock() const {
   std::lock_guard lock(mutex_);
   return clock_;
@@ -133,6 +156,7 @@ void manual_event_backend::destroy_event(event_handle event) {
 void manual_event_backend::record_event(event_handle event, stream_view stream) {
   std::lock_guard lock(mutex_);
   const std::uint64_t now = tick();
+  check_alive(stream, "cuEventRecord");
   event_state& state = find(event);
   const bool capturing = capturing_.count(stream.id()) != 0;
   if (capturing) ++capture_violations_;
@@ -165,6 +189,7 @@ void manual_event_backend::synchronize_event(event_handle event) {
 void manual_event_backend::stream_wait_event(stream_view stream, event_handle event) {
   std::lock_guard lock(mutex_);
   const std::uint64_t now = tick();
+  check_alive(stream, "cuStreamWaitEvent");
   const event_state& state = find(event);
   if (capturing_.count(stream.id()) != 0 || state.recorded_during_capture) ++capture_violations_;
   waits_.push_back({.waiting = stream,
@@ -179,6 +204,7 @@ void manual_event_backend::stream_wait_event(stream_view stream, event_handle ev
 void manual_event_backend::synchronize_stream(stream_view stream) {
   std::lock_guard lock(mutex_);
   const std::uint64_t now = tick();
+  check_alive(stream, "cuStreamSynchronize");
   ++synchronizations_;
   if (capturing_.count(stream.id()) != 0) ++capture_violations_;
   for (auto& [handle, state] : events_) {
@@ -190,7 +216,25 @@ void manual_event_backend::synchronize_stream(stream_view stream) {
 bool manual_event_backend::stream_is_capturing(stream_view stream) {
   std::lock_guard lock(mutex_);
   tick();
+  check_alive(stream, "cuStreamIsCapturing");
   return capturing_.count(stream.id()) != 0;
+}
+
+std::optional<std::uint64_t> manual_event_backend::stream_serial(stream_view stream) {
+  std::lock_guard lock(mutex_);
+  tick();
+  if (destroyed_.count(stream.id()) != 0) return std::nullopt;
+  const auto found = serials_.find(stream.id());
+  return found == serials_.end() ? stream.id() : found->second;
+}
+
+void manual_event_backend::synchronize_device() {
+  std::lock_guard lock(mutex_);
+  const std::uint64_t now = tick();
+  ++synchronizations_;
+  ++device_synchronizations_;
+  for (auto& [handle, state] : events_) mark_complete(state);
+  for (const auto& [stream, records] : records_) completed_through_[stream] = now;
 }
 
 }  // namespace vmm_pmr::testing

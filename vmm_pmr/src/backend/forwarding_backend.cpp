@@ -84,4 +84,10 @@ bool forwarding_backend::stream_is_capturing(stream_view stream) {
   return inner_->stream_is_capturing(stream);
 }
 
+std::optional<std::uint64_t> forwarding_backend::stream_serial(stream_view stream) {
+  return inner_->stream_serial(stream);
+}
+
+void forwarding_backend::synchronize_device() { inner_->synchronize_device(); }
+
 }  // namespace vmm_pmr

@@ -212,6 +212,8 @@ void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
     throw driver_error(
         failure.call(), failure.result_name(), failure.result_code(),
         failure.detail().empty() ? request() : failure.detail() + "; in " + request());
+  } catch (const invalid_argument& failure) {
+    throw invalid_argument(fmt::format("{}: {}", request(), failure.what()));
   }
 }
 

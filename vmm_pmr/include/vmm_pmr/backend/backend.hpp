@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -150,6 +151,14 @@ class backend {
   // Whether `stream` is capturing a CUDA graph (its work is recorded, not run). A
   // capture that an error invalidated counts as capturing until it is ended.
   virtual bool stream_is_capturing(stream_view stream) = 0;
+  // A number naming `stream` for the life of the process (cuStreamGetId): a stream created
+  // after `stream` was destroyed gets another number, even when it gets the same handle.
+  // nullopt when the driver knows no stream by that handle: it was destroyed. The default
+  // streams, never destroyed, are numbered by their handle.
+  virtual std::optional<std::uint64_t> stream_serial(stream_view stream) = 0;
+  // Blocks the calling thread until all work submitted to the device so far has completed,
+  // on every stream, destroyed ones included (cuCtxSynchronize).
+  virtual void synchronize_device() = 0;
 };
 
 }  // namespace vmm_pmr

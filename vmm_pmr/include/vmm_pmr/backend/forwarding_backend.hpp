@@ -47,6 +47,8 @@ class forwarding_backend : public backend {
   void stream_wait_event(stream_view stream, event_handle event) override;
   void synchronize_stream(stream_view stream) override;
   bool stream_is_capturing(stream_view stream) override;
+  std::optional<std::uint64_t> stream_serial(stream_view stream) override;
+  void synchronize_device() override;
 
  private:
   std::shared_ptr<backend> inner_;

@@ -36,8 +36,9 @@
 //     while any stream known to the resource captures (trim() throws error naming it,
 //     automatic trimming waits). Memory a graph uses must stay allocated while the graph
 //     may run: frees inside a capture order only the captured work.
-//   - Streams must outlive their cached blocks: call settle(stream) before destroying a
-//     stream that freed memory here.
+//   - A stream may be destroyed while blocks freed on it are cached: they are reused after
+//     a wait for the device. Synchronize or settle(stream) before destroying a stream whose
+//     queued work still uses memory freed on it (docs/stream_ordered.md says why).
 #pragma once
 
 #include <concepts>
@@ -118,7 +119,8 @@ class stream_ordered_resource final
   // capturing a graph.
   std::size_t trim(std::size_t bytes_to_keep = 0);
   // Waits for `stream`'s work and makes the blocks freed on it reusable by every stream
-  // without events. Call it before destroying a stream that freed memory here.
+  // without events. Call it before destroying a stream whose queued work still uses memory
+  // freed on it. For a handle that names no stream any more, waits for the device.
   void settle(stream_view stream);
 
   stream_ordered_stats stats() const;

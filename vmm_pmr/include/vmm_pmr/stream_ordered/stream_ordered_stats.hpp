@@ -53,6 +53,10 @@ struct stream_ordered_stats {
   std::uint64_t alias_reuses = 0;
   std::uint64_t alias_ranges_retired = 0;
   std::uint64_t trims = 0;  // trim() calls and automatic trims that released memory
+  // Streams found destroyed (or their handle taken by a new stream), and the waits for the
+  // whole device that took back what they had freed.
+  std::uint64_t streams_gone = 0;
+  std::uint64_t device_synchronizations = 0;
   std::uint64_t deallocation_errors = 0;
 
   friend bool operator==(const stream_ordered_stats&, const stream_ordered_stats&) = default;

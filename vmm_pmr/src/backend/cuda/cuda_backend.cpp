@@ -532,6 +532,25 @@ class cuda_vmm_backend final : public backend {
     return status != CU_STREAM_CAPTURE_STATUS_NONE;
   }
 
+  std::optional<std::uint64_t> stream_serial(stream_view stream) override {
+    // The per-thread default stream has one number per thread, but one handle.
+    if (stream.is_legacy_default() || stream.is_per_thread_default()) return stream.id();
+    make_context_current();
+    unsigned long long serial = 0;
+    const CUresult result = api_.cuStreamGetId(stream.get(), &serial);
+    // What the driver answers for the handle of a destroyed stream.
+    if (result == CUDA_ERROR_CONTEXT_IS_DESTROYED || result == CUDA_ERROR_INVALID_HANDLE) {
+      return std::nullopt;
+    }
+    check(result, [&] { return fmt::format("cuStreamGetId({})", to_string(stream)); });
+    return serial;
+  }
+
+  void synchronize_device() override {
+    make_context_current();
+    check(api_.cuCtxSynchronize(), [] { return std::string("cuCtxSynchronize()"); });
+  }
+
  private:
   template <typename DescribeCall>
   void check(CUresult result, DescribeCall&& describe_call) const {

@@ -100,6 +100,8 @@ const char* resolve_all(const proc_address_lookup& lookup, cuda_driver_api& api)
   resolve("cuEventSynchronize", api.cuEventSynchronize);
   resolve("cuStreamWaitEvent", api.cuStreamWaitEvent);
   resolve("cuStreamIsCapturing", api.cuStreamIsCapturing);
+  resolve("cuStreamGetId", api.cuStreamGetId);
+  resolve("cuCtxSynchronize", api.cuCtxSynchronize);
   return missing;
 }
 

@@ -69,6 +69,8 @@ struct cuda_driver_api {
   decltype(&::cuEventSynchronize) cuEventSynchronize = nullptr;
   decltype(&::cuStreamWaitEvent) cuStreamWaitEvent = nullptr;
   decltype(&::cuStreamIsCapturing) cuStreamIsCapturing = nullptr;
+  decltype(&::cuStreamGetId) cuStreamGetId = nullptr;
+  decltype(&::cuCtxSynchronize) cuCtxSynchronize = nullptr;
 };
 
 struct cuda_driver {

@@ -448,6 +448,11 @@ class host_backend final : public backend {
 
   bool stream_is_capturing(stream_view) override { return false; }
 
+  // The host has no stream objects to destroy: a handle always names the same stream.
+  std::optional<std::uint64_t> stream_serial(stream_view stream) override { return stream.id(); }
+
+  void synchronize_device() override {}
+
  private:
   struct physical_allocation {
     std::size_t size;

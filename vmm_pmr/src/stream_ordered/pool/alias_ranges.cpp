@@ -131,8 +131,9 @@ bool stream_ordered_pool::alias_range_done(const alias_range& range) {
            stream->event_covers >= range.last_free_sequence;
   };
   if (covered()) return true;
-  // An event recorded on a capturing stream would become a node of its graph.
-  if (driver_.stream_is_capturing(stream->stream)) return false;
+  // An event recorded on a capturing stream would become a node of its graph; a destroyed
+  // stream's ranges wait for reclaim_orphans().
+  if (stream_is_gone(*stream) || driver_.stream_is_capturing(stream->stream)) return false;
   record_frees(*stream);
   stream_is_done(*stream);
   return covered();

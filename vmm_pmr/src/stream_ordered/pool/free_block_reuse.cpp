@@ -81,8 +81,9 @@ std::pmr::vector<stream_state*> stream_ordered_pool::free_completed_donations(
     const std::pmr::vector<stream_state*>& donors) {
   std::pmr::vector<stream_state*> pending(&bookkeeping_);
   for (stream_state* donor : donors) {
-    // An event recorded on a capturing stream would become a node of its graph.
-    if (driver_.stream_is_capturing(donor->stream)) continue;
+    // An event recorded on a capturing stream would become a node of its graph; a destroyed
+    // stream's blocks go to the orphans.
+    if (stream_is_gone(*donor) || driver_.stream_is_capturing(donor->stream)) continue;
     flush_cache(*donor);
     record_frees(*donor);
     if (stream_is_done(*donor)) {

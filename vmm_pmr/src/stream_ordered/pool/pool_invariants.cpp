@@ -240,6 +240,7 @@ class invariant_checker {
       return ok;
     };
     if (!check_list(pool_.ownerless_, nullptr)) return false;
+    if (!check_list(pool_.orphans_.free_blocks, &pool_.orphans_)) return false;
     for (const stream_state& stream : pool_.streams_) {
       if (!check_list(stream.free_blocks, &stream)) return false;
     }
@@ -329,8 +330,15 @@ class invariant_checker {
     return true;
   }
 
-  // Each stream is indexed by its id once; the last-used stream is one of them.
+  // Each stream is indexed by its id once; the last-used stream is one of them; the spare
+  // states and the orphans' cache are empty.
   bool check_streams() {
+    for (const stream_state& spare : pool_.spare_streams_) {
+      if (spare.has_free_blocks() || spare.usage.live_count != 0) {
+        return fail("a spare stream state holds blocks");
+      }
+    }
+    if (!pool_.orphans_.recent.empty()) return fail("the orphans' exact-size cache holds blocks");
     if (pool_.stream_index_.size() != pool_.streams_.size()) {
       return fail("{} streams, {} in the index", pool_.streams_.size(), pool_.stream_index_.size());
     }
@@ -403,7 +411,11 @@ class invariant_checker {
 
   // Each stream's live count and bytes are its live blocks'.
   bool check_stream_usage() {
-    for (const stream_state& stream : pool_.streams_) {
+    std::vector<const stream_state*> states;
+    for (const stream_state& stream : pool_.streams_) states.push_back(&stream);
+    states.push_back(&pool_.orphans_);
+    for (const stream_state* state : states) {
+      const stream_state& stream = *state;
       std::size_t count = 0;
       std::size_t bytes = 0;
       pool_.blocks_.for_each([&](const block& b) {

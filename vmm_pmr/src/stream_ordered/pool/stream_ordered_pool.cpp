@@ -38,7 +38,9 @@ stream_ordered_pool::stream_ordered_pool(backend& driver, mapping_registry& regi
       space_(reservation_.base(), reservation_.size(), &bookkeeping_),
       blocks_(&bookkeeping_),
       streams_(&bookkeeping_),
-      stream_index_(&bookkeeping_) {
+      stream_index_(&bookkeeping_),
+      orphans_(stream_view{}, &bookkeeping_),
+      spare_streams_(&bookkeeping_) {
   stats_.reserved_bytes = reservation_.size();
 }
 
@@ -49,26 +51,27 @@ stream_ordered_pool::~stream_ordered_pool() { registry_.release_all(owner_).firs
 stream_state& stream_ordered_pool::find_or_add_state(stream_view stream) {
   const auto found = stream_index_.find(stream.id());
   if (found != stream_index_.end()) return *(last_stream_ = found->second);
-  stream_state& created = streams_.emplace_back(stream, &bookkeeping_);
-  stream_index_.emplace(stream.id(), &created);
-  return *(last_stream_ = &created);
+  return add_state(stream);
 }
 
 void* stream_ordered_pool::allocate(std::size_t bytes, std::size_t block_size,
                                     std::size_t alignment, stream_view stream) {
   std::unique_lock lock(lock_);
-  stream_state& state = state_of(stream);
-  if (block* reused = state.recent.pop(block_size, alignment)) {
+  stream_state& cached_state = state_of(stream);
+  if (block* reused = cached_state.recent.pop(block_size, alignment)) {
     ++stats_.same_stream_reuses;
-    hand_out(*reused, state, bytes);
+    hand_out(*reused, cached_state, bytes);
     return reinterpret_cast<void*>(reused->base);
   }
 
+  stream_state& state = live_caller_state(cached_state, stream);
   for (int attempt = 0;; ++attempt) {
     if (block* cached = allocate_from_free_blocks(state, block_size, alignment)) {
       hand_out(*cached, state, bytes);
       return reinterpret_cast<void*>(cached->base);
     }
+    // Rather than grow, wait for the device once what destroyed streams freed would serve.
+    if (orphans_.cached_bytes() >= block_size && reclaim_orphans(lock)) continue;
     try {
       if (bounded()) return allocate_bounded(lock, state, bytes, block_size, alignment);
       return allocate_by_growing(lock, state, bytes, block_size, alignment);
@@ -142,7 +145,7 @@ std::optional<std::pair<std::size_t, stream_view>> stream_ordered_pool::live_blo
 
 bool stream_ordered_pool::free_live_block(block& b, stream_state& freeing) {
   count_free(b, freeing);
-  if (freeing.recent.push(b)) {
+  if (&freeing != &orphans_ && freeing.recent.push(b)) {
     b.state = block_state::cached;
   } else {
     release_into(b, &freeing);
@@ -177,7 +180,7 @@ std::pmr::vector<stream_state*> stream_ordered_pool::streams_to_wait_for_at_shut
   }
   // Alias ranges are unmapped too: their last users' work is waited for first.
   for (const alias_range& range : aliases_) {
-    if (range.user == nullptr && range.last_stream != nullptr &&
+    if (range.user == nullptr && range.last_stream != nullptr && range.last_stream != &orphans_ &&
         std::find(busy.begin(), busy.end(), range.last_stream) == busy.end()) {
       busy.push_back(range.last_stream);
     }
@@ -188,6 +191,17 @@ std::pmr::vector<stream_state*> stream_ordered_pool::streams_to_wait_for_at_shut
 std::vector<leaked_block> stream_ordered_pool::shut_down() {
   std::unique_lock lock(lock_);
   flush_all_caches();
+  // A destroyed stream cannot be waited for: the device is.
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    stream_state& stream = *it++;
+    if (!stream.has_free_blocks()) continue;
+    try {
+      stream_is_gone(stream);
+    } catch (const std::exception& failure) {
+      report_cleanup_error("asking the driver about " + to_string(stream.stream), failure);
+    }
+  }
+  const bool wait_for_device = orphans_hold_memory();
   const std::pmr::vector<stream_state*> busy = streams_to_wait_for_at_shutdown();
   std::vector<leaked_block> leaked;
   blocks_.for_each([&](const block& b) {
@@ -208,6 +222,14 @@ std::vector<leaked_block> stream_ordered_pool::shut_down() {
       report_cleanup_error(
           "waiting for " + to_string(stream->stream) + " before unmapping its freed blocks",
           failure);
+    }
+  }
+  if (wait_for_device) {
+    try {
+      driver_.synchronize_device();
+    } catch (const std::exception& failure) {
+      report_cleanup_error("waiting for the device before unmapping what destroyed streams freed",
+                           failure);
     }
   }
   // Unmaps and releases every chunk (outside the registry's lock); the reservation goes

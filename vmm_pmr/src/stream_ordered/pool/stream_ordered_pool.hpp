@@ -15,7 +15,9 @@
 //      alias_ranges.cpp);
 //   8. trim (waiting for the streams that freed into free chunks; trim.cpp), then 1-7 once
 //      more.
-// Steps 4-6 are skipped when this stream or A is capturing a graph.
+// Steps 4-6 are skipped when this stream or A is capturing a graph. Before 7, the blocks of
+// streams the user destroyed are taken back once they could serve the request
+// (destroyed_streams.cpp).
 //
 // Words: "reserved" is only the VMM address reservation; a free block "of a stream" may
 // still be used by that stream's queued work, an "ownerless" one by no stream's; "waiting
@@ -160,7 +162,8 @@ class stream_ordered_pool {
   using registered_chunks = std::vector<std::pair<address, std::size_t>>;
 
   // ---- entry points and lifetime: stream_ordered_pool.cpp ----
-  // Most calls name the stream the previous call named.
+  // Most calls name the stream the previous call named. A handle the driver knows no stream
+  // by gives orphans_.
   stream_state& state_of(stream_view stream) {
     if (last_stream_ != nullptr && last_stream_->stream == stream) [[likely]]
       return *last_stream_;
@@ -225,6 +228,24 @@ class stream_ordered_pool {
   void after_wait(stream_state& stream, std::uint64_t covers);
   // Adds `stream` to `waits`, recording its event, unless it is there already.
   void add_wait(std::pmr::vector<pending_wait>& waits, stream_state& stream);
+
+  // ---- streams the user destroyed: destroyed_streams.cpp ----
+  // A state for `stream`, met for the first time: orphans_ when the driver knows no stream
+  // by that handle.
+  stream_state& add_state(stream_view stream);
+  // Whether the stream of `state` was destroyed, or its handle now names another stream (asks
+  // the driver). A gone stream is forgotten.
+  bool stream_is_gone(stream_state& state);
+  // The caller's state for `stream`, checked with the driver before a slow path: a new state
+  // when the handle now names another stream; invalid_argument when it names none.
+  stream_state& live_caller_state(stream_state& state, stream_view stream);
+  // Hands what `state` holds to orphans_ (free blocks, live blocks it allocated, alias ranges
+  // it used last), takes its handle out of the index and keeps the state for reuse.
+  void forget_stream(stream_state& state);
+  bool orphans_hold_memory() const noexcept;
+  // Waits for the whole device without the lock, then makes what the orphans held before
+  // the wait ownerless. Whether they held anything.
+  bool reclaim_orphans(std::unique_lock<spin_lock>& lock);
 
   // ---- the growth protocol: growth_protocol.hpp, growth_protocol.cpp ----
   template <typename MapChunks, typename GiveBack>
@@ -394,9 +415,13 @@ class stream_ordered_pool {
   address_space space_;
   block_map blocks_;
   free_list ownerless_;
-  std::pmr::list<stream_state> streams_;
+  std::pmr::list<stream_state> streams_;  // the live streams, each in the index
   std::pmr::unordered_map<std::uintptr_t, stream_state*> stream_index_;
-  stream_state* last_stream_ = nullptr;
+  stream_state* last_stream_ = nullptr;  // never orphans_
+  // What was freed on, allocated on or last used by streams that are gone: usable only after
+  // synchronize_device(). Never in streams_ or the index; nothing is recorded on its stream.
+  stream_state orphans_;
+  std::pmr::list<stream_state> spare_streams_;  // forgotten states, empty, for new streams
   std::uint64_t free_sequence_ = 0;
   std::pmr::list<alias_range> aliases_;  // most recently used first
   std::size_t alias_bytes_ = 0;          // mapped by the alias ranges

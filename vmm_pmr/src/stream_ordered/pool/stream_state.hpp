@@ -4,7 +4,8 @@
 //
 // Invariant: every block in `free_blocks` or `recent` was freed on `stream`, and an event
 // record covers a free when its sequence number is at most `event_covers`. A stream_state
-// lives as long as its pool, so pointers to it stay valid across unlocked driver calls.
+// lives as long as its pool, so pointers to it stay valid across unlocked driver calls; once
+// its stream is gone (destroyed_streams.cpp) it is emptied and kept for another stream.
 #pragma once
 
 #include <cstdint>
@@ -27,6 +28,9 @@ struct stream_state {
 
   std::size_t cached_bytes() const noexcept { return free_blocks.bytes() + recent.bytes(); }
   bool has_free_blocks() const noexcept { return !free_blocks.empty() || !recent.empty(); }
+  // Empty, for `new_stream`; the event is kept. Older frees of this state's earlier stream
+  // that other streams waited for are numbered below any free of the new one.
+  void reset(stream_view new_stream, std::uint64_t new_serial) noexcept;
   // The newest free of `donor` this stream is already ordered after (0: none).
   std::uint64_t waited_sequence(const stream_state& donor) const noexcept;
   void note_wait(stream_state& donor, std::uint64_t covers);
@@ -41,6 +45,9 @@ struct stream_state {
   bool event_complete = false;  // done's latest record was seen complete
   std::pmr::vector<std::pair<stream_state*, std::uint64_t>> waited_for;
   stream_usage usage;
+  // The driver's number for the stream (backend::stream_serial): another stream that gets
+  // the same handle has another one. 0: not known yet.
+  std::uint64_t serial = 0;
 };
 
 }  // namespace vmm_pmr::detail

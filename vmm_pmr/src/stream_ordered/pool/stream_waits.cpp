@@ -44,8 +44,10 @@ void stream_ordered_pool::make_ownerless(stream_state& stream, std::uint64_t cov
 }
 
 void stream_ordered_pool::free_completed_streams() {
-  for (stream_state& stream : streams_) {
-    if (!stream.has_free_blocks()) continue;
+  // A gone stream leaves streams_: step past it first.
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    stream_state& stream = *it++;
+    if (!stream.has_free_blocks() || stream_is_gone(stream)) continue;
     // What an earlier record covers goes first: recording again for newer frees would
     // otherwise make those wait for the new record too.
     if (stream.event_recorded && stream_is_done(stream)) {
@@ -58,7 +60,9 @@ void stream_ordered_pool::free_completed_streams() {
 }
 
 const stream_state* stream_ordered_pool::capturing_stream() {
-  for (const stream_state& stream : streams_) {
+  for (auto it = streams_.begin(); it != streams_.end();) {
+    stream_state& stream = *it++;
+    if (stream_is_gone(stream)) continue;
     if (driver_.stream_is_capturing(stream.stream)) return &stream;
   }
   return nullptr;
@@ -67,7 +71,7 @@ const stream_state* stream_ordered_pool::capturing_stream() {
 void stream_ordered_pool::add_wait(std::pmr::vector<pending_wait>& waits, stream_state& stream) {
   const bool known = std::any_of(waits.begin(), waits.end(),
                                  [&](const pending_wait& w) { return w.stream == &stream; });
-  if (known) return;
+  if (known || stream_is_gone(stream)) return;  // the orphans are waited for apart
   record_frees(stream);
   waits.push_back({&stream, stream.event_covers});
 }
@@ -89,6 +93,11 @@ void stream_ordered_pool::after_wait(stream_state& stream, std::uint64_t covers)
 void stream_ordered_pool::wait_for_stream(stream_view stream) {
   std::unique_lock lock(lock_);
   stream_state& state = state_of(stream);
+  // A destroyed stream's frees are the orphans': settled by waiting for the device.
+  if (stream_is_gone(state)) {
+    reclaim_orphans(lock);
+    return;
+  }
   if (!state.has_free_blocks()) return;
   if (driver_.stream_is_capturing(state.stream)) {
     throw error(fmt::format(

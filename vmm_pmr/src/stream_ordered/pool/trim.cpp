@@ -176,6 +176,8 @@ std::size_t stream_ordered_pool::trim(std::size_t bytes_to_keep) {
   }
   flush_all_caches();
   const std::pmr::vector<pending_wait> waits = waits_before_trim();
+  // After the waits were chosen: choosing them finds the streams that are gone.
+  reclaim_orphans(lock);
   if (!waits.empty()) wait_without_lock(lock, waits);
   retire_done_alias_ranges(lock);
   return release_free_chunks(lock, bytes_to_keep);

@@ -12,6 +12,11 @@
 // capturing a CUDA graph. Misuse that the driver would turn into a captured graph node
 // or an error (recording on a capturing stream, making a capturing stream wait, asking
 // about an event recorded during capture) is counted in capture_violations().
+// destroy_stream() makes a handle name no stream, as cuStreamDestroy does: the calls that
+// take a stream then fail as the driver's do (CUDA_ERROR_CONTEXT_IS_DESTROYED), while the
+// work queued on it still completes only when the test says so (or at
+// synchronize_device()); create_stream() gives the handle to a new stream, with a new
+// stream_serial().
 //
 // The VMM primitives are forwarded untouched; the event primitives never reach the
 // inner backend. Thread-safe.
@@ -21,6 +26,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <vector>
 
@@ -55,6 +61,11 @@ class manual_event_backend final : public forwarding_backend {
   void mark_idle(stream_view stream);
   void mark_busy(stream_view stream);
 
+  // The stream is destroyed: its handle names no stream until create_stream(handle).
+  void destroy_stream(stream_view stream);
+  // A new stream gets this handle (the driver reuses the handles of destroyed streams).
+  void create_stream(stream_view stream);
+
   void begin_capture(stream_view stream);
   void end_capture(stream_view stream);
 
@@ -69,8 +80,9 @@ class manual_event_backend final : public forwarding_backend {
   // leaves this unchanged.
   std::size_t stream_calls() const;
   std::size_t capture_violations() const;
-  // Calls that block the host: synchronize_event and synchronize_stream.
+  // Calls that block the host: synchronize_event, synchronize_stream, synchronize_device.
   std::size_t synchronizations() const;
+  std::size_t device_synchronizations() const;
   // Advances by one with every call of an event or stream primitive.
   std::uint64_t clock() const;
   // The clock of the latest record on `stream` known complete (0: none): all work the
@@ -85,6 +97,8 @@ class manual_event_backend final : public forwarding_backend {
   void stream_wait_event(stream_view stream, event_handle event) override;
   void synchronize_stream(stream_view stream) override;
   bool stream_is_capturing(stream_view stream) override;
+  std::optional<std::uint64_t> stream_serial(stream_view stream) override;
+  void synchronize_device() override;
 
  private:
   struct event_state {
@@ -98,6 +112,8 @@ class manual_event_backend final : public forwarding_backend {
   event_state& find(event_handle event);  // throws driver_error for an unknown event
   void mark_complete(event_state& state);
   std::uint64_t tick();
+  // Throws what the driver does for a call on a destroyed stream.
+  void check_alive(stream_view stream, const char* call) const;
 
   mutable std::mutex mutex_;
   std::map<event_handle, event_state> events_;
@@ -110,6 +126,11 @@ class manual_event_backend final : public forwarding_backend {
   std::uint64_t clock_ = 0;
   std::size_t synchronizations_ = 0;
   std::size_t capture_violations_ = 0;
+  std::size_t device_synchronizations_ = 0;
+  std::set<std::uintptr_t> destroyed_;
+  // The serial of each handle given to a new stream by create_stream(); others: the handle.
+  std::map<std::uintptr_t, std::uint64_t> serials_;
+  std::uint64_t next_serial_ = std::uint64_t{1} << 48;
 };
 
 }  // namespace vmm_pmr::testing
