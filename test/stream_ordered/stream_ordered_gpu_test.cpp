@@ -326,6 +326,60 @@ TEST_CASE("many streams with kernels in flight each get exclusive memory",
   CHECK(resource.stats().live_count == 0);
 }
 
+// ---- sleep and wake (sleep_and_wake.cpp) ----
+
+TEST_CASE(
+    "asleep, the device has the memory back for cudaMalloc; awake, kernels read what was kept",
+    "[stream_ordered][gpu][sleep]") {
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
+  kernels::cuda_stream a;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  constexpr int block_total = 4;
+  constexpr std::size_t held = block_total * block_bytes;
+  std::array<void*, block_total> blocks{};
+  for (int i = 0; i < block_total; ++i) {
+    blocks[i] = resource.allocate(block_bytes, a);
+    kernels::fill(as_words(blocks[i]), 100 + i, block_count, a);
+  }
+  a.synchronize();
+  const std::size_t free_awake = kernels::device_free_bytes();
+
+  CHECK(resource.sleep(vmm_pmr::sleep_contents::keep) == held);
+  const std::size_t free_asleep = kernels::device_free_bytes();
+  CHECK(free_asleep >= free_awake + held / 100 * 99);
+  CHECK(kernels::cuda_malloc_fits(held));  // another allocator gets it meanwhile
+
+  resource.wake();
+  CHECK(kernels::device_free_bytes() <= free_asleep - held / 100 * 99);
+  for (int i = 0; i < block_total; ++i) {
+    CHECK(kernels::count_mismatches(as_words(blocks[i]), 100 + i, block_count, a) == 0);
+  }
+  for (void* block : blocks) resource.deallocate(block, block_bytes, a);
+}
+
+TEST_CASE("50 sleep and wake cycles on the GPU leave no more held than after the first",
+          "[stream_ordered][gpu][sleep]") {
+  auto gpu = vmm_pmr::test::require_gpu_with_kernels();
+  kernels::cuda_stream a;
+  vmm_pmr::stream_ordered_resource resource(gpu, one_block_chunks());
+  void* weights = resource.allocate(block_bytes, a);
+  kernels::fill(as_words(weights), 42, block_count, a);
+  std::size_t free_after_first = 0;
+  for (int cycle = 0; cycle < 50; ++cycle) {
+    resource.sleep(vmm_pmr::sleep_contents::keep);
+    resource.wake();
+    void* activations = resource.allocate(block_bytes, a);  // used between cycles
+    kernels::fill(as_words(activations), cycle, block_count, a);
+    resource.deallocate(activations, block_bytes, a);
+    a.synchronize();
+    if (cycle == 0) free_after_first = kernels::device_free_bytes();
+  }
+  // The driver may round what it keeps for itself: one granule of slack.
+  CHECK(kernels::device_free_bytes() + resource.granularity() >= free_after_first);
+  CHECK(kernels::count_mismatches(as_words(weights), 42, block_count, a) == 0);
+  resource.deallocate(weights, block_bytes, a);
+}
+
 // ---- streams the user destroys (destroyed_streams.cpp) ----
 
 TEST_CASE("a stream synchronized and destroyed without settle leaves its blocks to other streams",

@@ -171,6 +171,25 @@ std::size_t count_mismatches(const std::uint32_t* data, std::uint32_t expected, 
   return static_cast<std::size_t>(mismatches);
 }
 
+std::size_t device_free_bytes() {
+  std::size_t free = 0;
+  std::size_t total = 0;
+  check(cudaMemGetInfo(&free, &total), "cudaMemGetInfo");
+  return free;
+}
+
+bool cuda_malloc_fits(std::size_t bytes) {
+  void* memory = nullptr;
+  const cudaError_t result = cudaMalloc(&memory, bytes);
+  if (result == cudaErrorMemoryAllocation) {
+    cudaGetLastError();  // clears the runtime's last error
+    return false;
+  }
+  check(result, "cudaMalloc");
+  check(cudaFree(memory), "cudaFree");
+  return true;
+}
+
 void begin_capture(stream_view stream) {
   check(cudaStreamBeginCapture(native(stream), cudaStreamCaptureModeGlobal),
         "cudaStreamBeginCapture");

@@ -76,6 +76,11 @@ void fill_for(std::uint32_t* data, std::uint32_t value, std::size_t count,
 std::size_t count_mismatches(const std::uint32_t* data, std::uint32_t expected, std::size_t count,
                              stream_view stream);
 
+// The device's free memory (cudaMemGetInfo).
+std::size_t device_free_bytes();
+// Whether cudaMalloc(bytes) succeeds; the memory is freed again.
+bool cuda_malloc_fits(std::size_t bytes);
+
 // Graph capture (global mode) on `stream`; end_capture_and_launch instantiates the graph,
 // launches it once on the same stream and waits for it.
 void begin_capture(stream_view stream);

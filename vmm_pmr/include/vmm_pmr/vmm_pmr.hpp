@@ -45,6 +45,7 @@
 #include "vmm_pmr/resource/vmm_resource.hpp"
 
 // stream_ordered
+#include "vmm_pmr/stream_ordered/sleep_contents.hpp"
 #include "vmm_pmr/stream_ordered/stream_bound_resource.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_options.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_resource.hpp"

@@ -214,6 +214,8 @@ void* stream_ordered_resource::allocate(std::size_t bytes, stream_view stream,
         failure.detail().empty() ? request() : failure.detail() + "; in " + request());
   } catch (const invalid_argument& failure) {
     throw invalid_argument(fmt::format("{}: {}", request(), failure.what()));
+  } catch (const detail::pool_asleep& failure) {
+    throw error(fmt::format("{}: {}", request(), failure.what()));
   }
 }
 
@@ -288,6 +290,14 @@ std::size_t stream_ordered_resource::trim(std::size_t bytes_to_keep) {
 }
 
 void stream_ordered_resource::settle(stream_view stream) { pool_->wait_for_stream(stream); }
+
+std::size_t stream_ordered_resource::sleep(sleep_contents contents) {
+  return pool_->sleep(contents == sleep_contents::keep);
+}
+
+void stream_ordered_resource::wake() { pool_->wake(); }
+
+bool stream_ordered_resource::asleep() const { return pool_->asleep(); }
 
 stream_ordered_stats stream_ordered_resource::stats() const { return pool_->stats(); }
 

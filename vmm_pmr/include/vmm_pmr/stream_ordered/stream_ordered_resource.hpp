@@ -55,6 +55,7 @@
 #include "vmm_pmr/resource/detail/deduced_alignment_calls.hpp"
 #include "vmm_pmr/resource/detail/resolved_options.hpp"
 #include "vmm_pmr/resource/vmm_options.hpp"
+#include "vmm_pmr/stream_ordered/sleep_contents.hpp"
 #include "vmm_pmr/stream_ordered/stream_bound_resource.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_options.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_stats.hpp"
@@ -122,6 +123,20 @@ class stream_ordered_resource final
   // without events. Call it before destroying a stream whose queued work still uses memory
   // freed on it. For a handle that names no stream any more, waits for the device.
   void settle(stream_view stream);
+
+  // Gives every byte of physical memory back to the driver while every address stays
+  // reserved: waits for all work on the device first, releases the free chunks, and
+  // unmaps the rest after copying their contents to host memory if `contents` is keep.
+  // Returns the bytes released. Asleep, allocate throws error; deallocate works. Nothing
+  // happens when already asleep. Throws error during a graph capture (nothing changes),
+  // unsupported_error while a footprint_limit alias range is in use, out_of_memory when
+  // host memory for the contents runs out (the resource then stays awake).
+  std::size_t sleep(sleep_contents contents);
+  // Maps new memory at the same addresses for the live allocations (with the same access)
+  // and restores kept contents. Throws out_of_memory when the device cannot hold them,
+  // leaving everything asleep, ready for another wake(). Nothing happens when awake.
+  void wake();
+  bool asleep() const;
 
   stream_ordered_stats stats() const;
   std::vector<stream_usage> stream_stats() const;

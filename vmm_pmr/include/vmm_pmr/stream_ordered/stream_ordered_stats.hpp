@@ -19,6 +19,9 @@ struct stream_ordered_stats {
   std::size_t live_block_bytes = 0;  // held by live blocks (requests rounded to block sizes)
   std::size_t cached_bytes = 0;      // free blocks kept for reuse, on every stream
   std::size_t mapped_bytes = 0;      // physical memory mapped into the reservation
+  // Of mapped_bytes, the chunks of a sleeping resource: their addresses and blocks are kept,
+  // their physical memory was given back (stream_ordered_resource::sleep).
+  std::size_t sleeping_bytes = 0;
   // With footprint_limit: alias ranges (free chunks mapped a second time where a request
   // needed them) and the addresses they map; they hold no memory of their own.
   std::size_t alias_ranges = 0;

@@ -64,6 +64,7 @@ void* stream_ordered_pool::allocate(std::size_t bytes, std::size_t block_size,
     return reinterpret_cast<void*>(reused->base);
   }
 
+  if (asleep_) throw pool_asleep();
   stream_state& state = live_caller_state(cached_state, stream);
   for (int attempt = 0;; ++attempt) {
     if (block* cached = allocate_from_free_blocks(state, block_size, alignment)) {
@@ -145,7 +146,7 @@ std::optional<std::pair<std::size_t, stream_view>> stream_ordered_pool::live_blo
 
 bool stream_ordered_pool::free_live_block(block& b, stream_state& freeing) {
   count_free(b, freeing);
-  if (&freeing != &orphans_ && freeing.recent.push(b)) {
+  if (!asleep_ && &freeing != &orphans_ && freeing.recent.push(b)) {
     b.state = block_state::cached;
   } else {
     release_into(b, &freeing);
@@ -245,6 +246,7 @@ stream_ordered_stats stream_ordered_pool::stats() const {
   copy.chunk_count = space_.chunks().size();
   copy.alias_ranges = aliases_.size();
   copy.alias_bytes = alias_bytes_;
+  for (const sleeping_chunk& chunk : sleeping_) copy.sleeping_bytes += chunk.size;
   return copy;
 }
 

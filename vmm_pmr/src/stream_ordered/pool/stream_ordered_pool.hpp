@@ -44,6 +44,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <memory>
 #include <memory_resource>
 #include <mutex>  // std::unique_lock, std::lock_guard
 #include <optional>
@@ -103,6 +104,12 @@ struct free_outcome {
 // Ranges of the reservation: (base, size).
 using address_list = std::pmr::vector<std::pair<address, std::size_t>>;
 
+// What allocate() throws while the pool is asleep; the resource says what was asked.
+class pool_asleep : public error {
+ public:
+  pool_asleep() : error("the resource is asleep (sleep() gave its memory back): wake() it first") {}
+};
+
 struct leaked_block {
   address base = 0;
   std::size_t requested = 0;
@@ -138,6 +145,22 @@ class stream_ordered_pool {
   // Waits for the work queued on `stream` before its frees; its free blocks become
   // ownerless.
   void wait_for_stream(stream_view stream);
+
+  // Sleep and wake (sleep_and_wake.cpp): after waiting for the device, releases the
+  // physical memory of every chunk, keeping its addresses and blocks (with `keep_contents`,
+  // the contents of chunks holding live blocks are copied to host memory first); returns
+  // the bytes released. Asleep, allocate() throws error and frees only change bookkeeping.
+  // wake() maps new memory at the same addresses for the chunks that still hold live blocks
+  // and restores kept contents; if that fails, the pool stays asleep as it was. Both do
+  // nothing when the pool already is in the state asked for.
+  std::size_t sleep(bool keep_contents);
+  void wake();
+  bool asleep() const;
+  struct sleeping_chunk {
+    address base = 0;
+    std::size_t size = 0;
+    std::unique_ptr<std::byte[]> contents;  // null: discarded
+  };
 
   // Waits for the streams with free blocks, unmaps and releases every chunk, and returns
   // the blocks still live. The pool is unusable afterwards.
@@ -246,6 +269,16 @@ class stream_ordered_pool {
   // Waits for the whole device without the lock, then makes what the orphans held before
   // the wait ownerless. Whether they held anything.
   bool reclaim_orphans(std::unique_lock<spin_lock>& lock);
+
+  // ---- sleep and wake: sleep_and_wake.cpp ----
+  // Makes every free block ownerless: after a wait for the device, no work uses them.
+  void settle_everything(std::uint64_t covers);
+  // Copies out (when `keep_contents`) and unmaps the chunks, without the lock.
+  std::vector<sleeping_chunk> release_chunks_for_sleep(std::unique_lock<spin_lock>& lock,
+                                                       bool keep_contents);
+  // Maps new memory for `chunks` and restores their contents, without the lock; on failure,
+  // unmaps what it mapped and throws.
+  void restore_chunks(std::unique_lock<spin_lock>& lock, std::vector<sleeping_chunk>& chunks);
 
   // ---- the growth protocol: growth_protocol.hpp, growth_protocol.cpp ----
   template <typename MapChunks, typename GiveBack>
@@ -422,6 +455,10 @@ class stream_ordered_pool {
   // synchronize_device(). Never in streams_ or the index; nothing is recorded on its stream.
   stream_state orphans_;
   std::pmr::list<stream_state> spare_streams_;  // forgotten states, empty, for new streams
+  // Asleep: the chunks without physical memory (all of them), their contents if kept.
+  bool asleep_ = false;
+  std::vector<sleeping_chunk> sleeping_;
+  std::mutex transition_;  // one sleep() or wake() at a time
   std::uint64_t free_sequence_ = 0;
   std::pmr::list<alias_range> aliases_;  // most recently used first
   std::size_t alias_bytes_ = 0;          // mapped by the alias ranges

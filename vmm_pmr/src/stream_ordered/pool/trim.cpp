@@ -168,6 +168,7 @@ void stream_ordered_pool::retire_done_alias_ranges(std::unique_lock<spin_lock>& 
 
 std::size_t stream_ordered_pool::trim(std::size_t bytes_to_keep) {
   std::unique_lock lock(lock_);
+  if (asleep_) return 0;  // nothing holds physical memory
   if (const stream_state* capturing = capturing_stream()) {
     throw error(fmt::format(
         "stream_ordered_resource::trim(): {} is capturing a CUDA graph; memory cannot be "
@@ -186,6 +187,7 @@ std::size_t stream_ordered_pool::trim(std::size_t bytes_to_keep) {
 std::size_t stream_ordered_pool::trim_without_waiting() noexcept {
   try {
     std::unique_lock lock(lock_);
+    if (asleep_) return 0;
     const std::size_t threshold = settings_.release_threshold.value_or(0);
     std::size_t released = 0;
     // Nothing is unmapped while a graph is being captured.
