@@ -23,7 +23,7 @@ const char* vmm_pmr_torch_built_for() { return VMM_PMR_TORCH_VERSION; }
 // CUDAPluggableAllocator's alloc_fn: void*(size_t, int, cudaStream_t). The stream is a
 // pointer here as in vmm_pmr_c.h, the same ABI without CUDA's headers.
 void* vmm_pmr_torch_allocate(std::size_t size, int device, void* stream) {
-  vmm_pmr_pool* pool = vmm_pmr_device_pool(device);
+  vmm_pmr_pool* pool = vmm_pmr_tagged_pool(device, vmm_pmr_current_tag());
   TORCH_CHECK(pool != nullptr, "vmm_pmr has no pool for CUDA device ", device, ": ",
               vmm_pmr_last_error());
   void* pointer = vmm_pmr_pool_allocate(pool, size, stream);
@@ -39,7 +39,7 @@ void* vmm_pmr_torch_allocate(std::size_t size, int device, void* stream) {
 // stderr, once, so that a loop of them does not flood the output, and the program goes on.
 void vmm_pmr_torch_deallocate(void* pointer, std::size_t size, int device, void* stream) {
   static std::atomic<bool> reported{false};
-  vmm_pmr_pool* pool = vmm_pmr_device_pool(device);
+  vmm_pmr_pool* pool = vmm_pmr_pool_holding(device, pointer);
   if (pool == nullptr || vmm_pmr_pool_deallocate(pool, pointer, size, stream) != 0) {
     if (reported.exchange(true)) return;
     std::fprintf(stderr,

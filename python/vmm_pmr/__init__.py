@@ -14,15 +14,21 @@ from ._device_pools import device_pool, empty_cache, settle, stats, trim
 from ._errors import Error
 from ._library import library_path
 from ._pool import Pool
+from ._tags import current_tag, sleep, tag, tagged_pool, wake
 
 __all__ = [
     "Error",
     "Pool",
+    "current_tag",
     "device_pool",
     "empty_cache",
     "library_path",
     "set_device_pool_options",
     "settle",
+    "sleep",
     "stats",
+    "tag",
+    "tagged_pool",
     "trim",
+    "wake",
 ]

@@ -33,6 +33,7 @@ STAT_NAMES = (
     "bytes_released",
     "trims",
     "deallocation_errors",
+    "sleeping_bytes",
 )
 
 
@@ -52,7 +53,13 @@ _PROTOTYPES = {
     "vmm_pmr_pool_trim": (ctypes.c_int64, [_pool, ctypes.c_size_t]),
     "vmm_pmr_pool_settle": (ctypes.c_int, [_pool, _stream]),
     "vmm_pmr_pool_stats": (ctypes.c_int, [_pool, ctypes.POINTER(Stats)]),
+    "vmm_pmr_pool_sleep": (ctypes.c_int64, [_pool, ctypes.c_int]),
+    "vmm_pmr_pool_wake": (ctypes.c_int, [_pool]),
+    "vmm_pmr_pool_asleep": (ctypes.c_int, [_pool]),
     "vmm_pmr_device_pool": (_pool, [ctypes.c_int]),
+    "vmm_pmr_set_tag": (ctypes.c_int, [ctypes.c_char_p]),
+    "vmm_pmr_current_tag": (ctypes.c_char_p, []),
+    "vmm_pmr_tagged_pool": (_pool, [ctypes.c_int, ctypes.c_char_p]),
 }
 
 _lock = threading.Lock()

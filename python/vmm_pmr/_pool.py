@@ -93,6 +93,21 @@ class Pool:
         Call it before destroying a stream that freed memory into the pool."""
         self._check(self._library.vmm_pmr_pool_settle(self._live_handle(), stream_pointer(stream)))
 
+    def sleep(self, keep=True):
+        """Gives all physical memory back while every address stays valid; with `keep`, the
+        contents of live allocations are copied to host memory for wake(). Waits for all
+        work on the device first. Returns the bytes released."""
+        return self._check(self._library.vmm_pmr_pool_sleep(self._live_handle(), 1 if keep else 0))
+
+    def wake(self):
+        """Maps new memory at the same addresses and restores kept contents; on failure
+        (the device cannot hold it) the pool stays asleep, ready for another wake()."""
+        self._check(self._library.vmm_pmr_pool_wake(self._live_handle()))
+
+    def asleep(self):
+        """Whether the pool is asleep."""
+        return self._check(self._library.vmm_pmr_pool_asleep(self._live_handle())) == 1
+
     def stats(self):
         """The pool's statistics (stream_ordered_stats) as a dict of ints."""
         stats = Stats()

@@ -20,6 +20,7 @@ from ._device_pool_options import set_device_pool_options
 from ._device_pools import device_pool, note_outside_user
 from ._errors import Error
 from ._library import _installed_path, load_library
+from ._tags import tag  # noqa: F401 -- vmm_pmr.torch.tag("kv_cache"), for PyTorch's tensors
 
 HOOKS_VARIABLE = "VMM_PMR_TORCH_LIBRARY"
 ALLOCATE = "vmm_pmr_torch_allocate"

@@ -165,6 +165,43 @@ static void test_allocate_and_free(void) {
   CHECK(vmm_pmr_pool_destroy(pool) == 0);
 }
 
+static void test_sleep_and_wake(void) {
+  vmm_pmr_pool* pool = vmm_pmr_pool_create(0, "backend=host");
+  const size_t size = (size_t)3 << 20;
+  unsigned char* weights;
+  vmm_pmr_stats stats;
+  size_t i;
+  size_t wrong = 0;
+  CHECK(pool != NULL);
+  if (pool == NULL) return;
+  weights = vmm_pmr_pool_allocate(pool, size, NULL);
+  CHECK(weights != NULL);
+  if (weights == NULL) return;
+  for (i = 0; i < size; ++i) weights[i] = (unsigned char)(i * 7 + 1);
+
+  CHECK(vmm_pmr_pool_asleep(pool) == 0);
+  CHECK(vmm_pmr_pool_sleep(pool, 1) >= (int64_t)size);
+  CHECK(vmm_pmr_pool_asleep(pool) == 1);
+  CHECK(vmm_pmr_pool_stats(pool, &stats) == 0);
+  CHECK(stats.sleeping_bytes >= size && stats.live_count == 1);
+  CHECK(vmm_pmr_pool_allocate(pool, 100, NULL) == NULL);
+  CHECK(error_says("asleep") && error_says("wake"));
+  CHECK(vmm_pmr_pool_sleep(pool, 1) == 0);
+
+  CHECK(vmm_pmr_pool_wake(pool) == 0);
+  CHECK(vmm_pmr_pool_asleep(pool) == 0);
+  for (i = 0; i < size; ++i) wrong += weights[i] != (unsigned char)(i * 7 + 1);
+  CHECK(wrong == 0);
+  CHECK(vmm_pmr_pool_stats(pool, &stats) == 0);
+  CHECK(stats.sleeping_bytes == 0);
+  CHECK(vmm_pmr_pool_free(pool, weights) == 0);
+
+  CHECK(vmm_pmr_pool_sleep(NULL, 1) == -1 && error_says("NULL"));
+  CHECK(vmm_pmr_pool_wake(NULL) == -1);
+  CHECK(vmm_pmr_pool_asleep(NULL) == -1);
+  CHECK(vmm_pmr_pool_destroy(pool) == 0);
+}
+
 static void test_bad_arguments(void) {
   vmm_pmr_pool* pool = vmm_pmr_pool_create(0, "backend=host");
   int on_the_stack = 0;
@@ -248,6 +285,54 @@ static void test_record(const char* trace) {
 
 /* ---- device pools and the framework hooks (VMM_PMR_CONF set by meson) ---- */
 
+/* Tags: the thread's tag picks the pool the hooks allocate from; frees find their pool;
+ * a tag's pool sleeps and wakes alone. */
+static void use_tagged_pools(void) {
+  /* Device 2: its trace (FILE.2) is not read back. */
+  vmm_pmr_pool* untagged = vmm_pmr_device_pool(2);
+  void* stream = (void*)0x10;
+  char too_long[80];
+  unsigned char* weights;
+  unsigned char* activations;
+  vmm_pmr_pool* tagged;
+  vmm_pmr_stats stats;
+  CHECK(strcmp(vmm_pmr_current_tag(), "") == 0);
+  CHECK(vmm_pmr_set_tag("weights") == 0);
+  CHECK(strcmp(vmm_pmr_current_tag(), "weights") == 0);
+  weights = vmm_pmr_torch_malloc(4096, 2, stream);
+  CHECK(vmm_pmr_set_tag(NULL) == 0);
+  activations = vmm_pmr_torch_malloc(4096, 2, stream);
+  tagged = vmm_pmr_tagged_pool(2, "weights");
+  CHECK(weights != NULL && activations != NULL && tagged != NULL && tagged != untagged);
+  CHECK(vmm_pmr_tagged_pool(2, "weights") == tagged);
+  CHECK(vmm_pmr_tagged_pool(2, "") == untagged && vmm_pmr_tagged_pool(2, NULL) == untagged);
+  CHECK(vmm_pmr_pool_holding(2, weights) == tagged);
+  CHECK(vmm_pmr_pool_holding(2, activations) == untagged);
+  if (weights == NULL || tagged == NULL) return;
+  memset(weights, 0x5a, 4096);
+
+  /* The tag's pool sleeps alone: the untagged pool keeps its memory. */
+  CHECK(vmm_pmr_pool_sleep(tagged, 1) > 0);
+  CHECK(vmm_pmr_pool_asleep(untagged) == 0);
+  CHECK(vmm_pmr_set_tag("weights") == 0);
+  CHECK(vmm_pmr_torch_malloc(64, 2, stream) == NULL);
+  CHECK(error_says("asleep"));
+  CHECK(vmm_pmr_set_tag("") == 0);
+  CHECK(vmm_pmr_pool_wake(tagged) == 0);
+  CHECK(weights[0] == 0x5a && weights[4095] == 0x5a);
+
+  vmm_pmr_torch_free(weights, 4096, 2, stream); /* found by address, whatever the tag */
+  vmm_pmr_torch_free(activations, 4096, 2, stream);
+  CHECK(vmm_pmr_pool_stats(tagged, &stats) == 0);
+  CHECK(stats.live_count == 0 && stats.deallocations == 1 && stats.deallocation_errors == 0);
+
+  memset(too_long, 'x', sizeof too_long - 1);
+  too_long[sizeof too_long - 1] = '\0';
+  CHECK(vmm_pmr_set_tag(too_long) == -1 && error_says("at most 63"));
+  CHECK(strcmp(vmm_pmr_current_tag(), "") == 0);
+  CHECK(vmm_pmr_tagged_pool(2, too_long) == NULL && error_says("at most 63"));
+}
+
 /* The child's part: exits 0 when its checks held. Its exit closes the traces. */
 static void use_device_pools(void) {
   void* stream = (void*)0x10;
@@ -293,6 +378,8 @@ static void use_device_pools(void) {
   CHECK(error_says("out of memory"));
   CHECK(vmm_pmr_cupy_malloc(NULL, 8, -3) == NULL);
   CHECK(error_says("device -3"));
+
+  use_tagged_pools();
 
   /* Never destroyed by the library; exit() flushes the traces. */
   tensor = vmm_pmr_torch_malloc(1000, 0, stream);
@@ -364,6 +451,7 @@ int main(int argc, char** argv) {
     test_create_and_destroy();
     test_bad_options();
     test_allocate_and_free();
+    test_sleep_and_wake();
     test_bad_arguments();
     test_record(argv[2]);
   } else if (strcmp(mode, "device") == 0 && argc > 2) {

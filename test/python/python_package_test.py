@@ -104,6 +104,24 @@ class OwnedPoolTest(unittest.TestCase):
             self.assertEqual(again, pointer)
             pool.deallocate(again, MiB, stream=9)
 
+    def test_sleep_gives_the_memory_back_and_wake_restores_the_contents(self):
+        import ctypes
+
+        with vmm_pmr.Pool(0, HOST) as pool:
+            pointer = pool.allocate(3 * MiB)
+            written = bytes(range(256)) * (3 * MiB // 256)
+            ctypes.memmove(pointer, written, len(written))  # host memory: usable
+            self.assertGreaterEqual(pool.sleep(keep=True), 3 * MiB)
+            self.assertTrue(pool.asleep())
+            self.assertGreaterEqual(pool.stats()["sleeping_bytes"], 3 * MiB)
+            with self.assertRaises(vmm_pmr.Error) as caught:
+                pool.allocate(MiB)
+            self.assertIn("asleep", str(caught.exception))
+            pool.wake()
+            self.assertFalse(pool.asleep())
+            self.assertEqual(ctypes.string_at(pointer, len(written)), written)
+            pool.free(pointer)
+
     def test_close_reports_the_allocations_left_live(self):
         pool = vmm_pmr.Pool(0, HOST)
         pool.allocate(MiB)
@@ -126,6 +144,43 @@ class OwnedPoolTest(unittest.TestCase):
                 pool.allocate(MiB, stream="default")
 
 
+class TagTest(unittest.TestCase):
+    def test_a_tags_pool_sleeps_and_wakes_alone_keeping_its_contents(self):
+        import ctypes
+
+        library = vmm_pmr._library.load_library()
+        malloc, free = library.vmm_pmr_torch_malloc, library.vmm_pmr_torch_free
+        malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p]
+        free.restype = None
+        free.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p]
+        with vmm_pmr.tag("weights"):
+            self.assertEqual(vmm_pmr.current_tag(), "weights")
+            # What the framework hooks do: the thread's tag picks the pool.
+            pointer = malloc(MiB, 0, None)
+        self.assertEqual(vmm_pmr.current_tag(), "")
+        self.assertTrue(pointer)
+        pool = vmm_pmr.tagged_pool("weights")
+        self.assertIsNot(pool, vmm_pmr.device_pool(0))
+        self.assertEqual(pool.stats()["live_bytes"], MiB)
+        ctypes.memset(pointer, 0x3C, MiB)
+        self.assertGreaterEqual(vmm_pmr.sleep("weights", keep=True), MiB)
+        self.assertTrue(pool.asleep())
+        self.assertFalse(vmm_pmr.device_pool(0).asleep())
+        vmm_pmr.wake(["weights"])
+        self.assertEqual(ctypes.string_at(pointer, MiB), b"\x3c" * MiB)
+        free(pointer, MiB, 0, None)
+        self.assertEqual(pool.stats()["live_count"], 0)
+
+    def test_vmm_pmr_torch_tag_is_the_same_context(self):
+        self.assertIs(vmm_pmr.torch.tag, vmm_pmr.tag)
+
+    def test_a_tag_too_long_raises_the_library_message(self):
+        with self.assertRaises(vmm_pmr.Error) as caught:
+            with vmm_pmr.tag("x" * 100):
+                pass
+        self.assertIn("at most 63", str(caught.exception))
+
+
 class DevicePoolTest(unittest.TestCase):
     def test_stats_has_every_field_of_the_c_struct(self):
         stats = vmm_pmr.stats(0)
@@ -136,6 +191,7 @@ class DevicePoolTest(unittest.TestCase):
                 "peak_live_bytes", "peak_mapped_bytes", "chunk_count", "alias_ranges",
                 "alias_bytes", "allocations", "deallocations", "chunks_mapped",
                 "chunks_released", "bytes_released", "trims", "deallocation_errors",
+                "sleeping_bytes",
             },
         )
         self.assertTrue(all(isinstance(value, int) for value in stats.values()))

@@ -49,6 +49,7 @@ typedef struct vmm_pmr_stats {
   uint64_t bytes_released;
   uint64_t trims;
   uint64_t deallocation_errors;
+  uint64_t sleeping_bytes; /* of mapped_bytes: asleep, with no physical memory */
 } vmm_pmr_stats;
 
 /* The message of this thread's last failed call; "" when none has failed. Valid until
@@ -83,6 +84,18 @@ int vmm_pmr_pool_settle(vmm_pmr_pool* pool, void* stream);
 /* 0 and *out filled, or -1. */
 int vmm_pmr_pool_stats(const vmm_pmr_pool* pool, vmm_pmr_stats* out);
 
+/* Gives all of the pool's physical memory back to the driver while every address stays
+ * valid (stream_ordered_resource::sleep): waits for all work on the device, then releases
+ * the free chunks and unmaps the others, first copying the contents of live allocations
+ * to host memory when `keep_contents` is nonzero. Asleep, vmm_pmr_pool_allocate fails
+ * (NULL) and frees work. The bytes released (0 when already asleep), or -1. */
+int64_t vmm_pmr_pool_sleep(vmm_pmr_pool* pool, int keep_contents);
+/* Maps new memory at the same addresses and restores kept contents. 0, or -1; when the
+ * device cannot hold it the pool stays asleep, ready for another call. */
+int vmm_pmr_pool_wake(vmm_pmr_pool* pool);
+/* 1 asleep, 0 awake, -1 for a NULL pool. */
+int vmm_pmr_pool_asleep(const vmm_pmr_pool* pool);
+
 /* ---- The device pools the framework hooks use ---- */
 
 /* The process's pool for `device`, created at its first use with the options of
@@ -91,6 +104,24 @@ int vmm_pmr_pool_stats(const vmm_pmr_pool* pool, vmm_pmr_stats* out);
  * traces are flushed at exit. With record=FILE, device 0's pool writes FILE and device
  * D's writes FILE.D. With backend=host, every device number gets a pool of host memory. */
 vmm_pmr_pool* vmm_pmr_device_pool(int device);
+
+/* ---- Tags: memory that sleeps and wakes together ---- */
+
+/* Makes `tag` the calling thread's tag (NULL or "": none). The framework hooks then take
+ * memory from the device's pool for that tag, made at its first use with the options of
+ * VMM_PMR_CONF (without record=), and free it by address into the pool that holds it; so
+ * one tag's memory sleeps and wakes apart from the rest (vmm_pmr_tagged_pool, then
+ * vmm_pmr_pool_sleep). 0, or -1 for a tag of more than 63 bytes. */
+int vmm_pmr_set_tag(const char* tag);
+/* The calling thread's tag; "" when it has none. */
+const char* vmm_pmr_current_tag(void);
+/* The pool of `device` for `tag` (NULL or "": vmm_pmr_device_pool(device)), made at its
+ * first use; owned by the library, like the device pools. NULL on failure, also past 32
+ * tags. */
+vmm_pmr_pool* vmm_pmr_tagged_pool(int device, const char* tag);
+/* The pool of `device`, of any tag, whose addresses hold `pointer`; when none does,
+ * vmm_pmr_device_pool(device), where freeing it is reported as a bad free. */
+vmm_pmr_pool* vmm_pmr_pool_holding(int device, const void* pointer);
 
 /* PyTorch's torch.cuda.memory.CUDAPluggableAllocator(path, "vmm_pmr_torch_malloc",
  * "vmm_pmr_torch_free"). PyTorch does not check for NULL: a framework that must see its

@@ -23,6 +23,7 @@
 #include <variant>
 
 #include "c_options.hpp"
+#include "device_pools.hpp"
 #include "last_error.hpp"
 #include "pool.hpp"
 #include "vmm_pmr/core/error.hpp"
@@ -31,7 +32,6 @@
 namespace vmm_pmr::c_interface {
 namespace {
 
-constexpr int max_devices = 64;
 constexpr const char* configuration_variable = "VMM_PMR_CONF";
 
 // The configuration, or why VMM_PMR_CONF is refused.
@@ -48,6 +48,19 @@ const device_configuration& configuration_from_environment() {
   }();
   return configuration;
 }
+
+}  // namespace
+
+pool_configuration device_pool_configuration() {
+  const device_configuration& configuration = configuration_from_environment();
+  if (const auto* refused = std::get_if<std::string>(&configuration)) {
+    throw invalid_argument(
+        fmt::format("{}; set {} to valid options or unset it", *refused, configuration_variable));
+  }
+  return std::get<pool_configuration>(configuration);
+}
+
+namespace {
 
 std::string trace_path(const std::string& record, int device) {
   return device == 0 ? record : fmt::format("{}.{}", record, device);
@@ -73,12 +86,7 @@ vmm_pmr_pool* create_device_pool(int device) {
   }
   std::lock_guard lock(creation);
   if (vmm_pmr_pool* made = pools[device].load(std::memory_order_acquire)) return made;
-  const device_configuration& configuration = configuration_from_environment();
-  if (const auto* refused = std::get_if<std::string>(&configuration)) {
-    throw invalid_argument(
-        fmt::format("{}; set {} to valid options or unset it", *refused, configuration_variable));
-  }
-  pool_configuration settings = std::get<pool_configuration>(configuration);
+  pool_configuration settings = device_pool_configuration();
   if (settings.record) {
     settings.record = trace_path(*settings.record, device);
     std::call_once(trace_closer, [] { std::atexit(close_traces_at_exit); });
@@ -89,6 +97,12 @@ vmm_pmr_pool* create_device_pool(int device) {
 }
 
 }  // namespace
+
+vmm_pmr_pool* existing_device_pool(int device) noexcept {
+  if (device < 0 || device >= max_devices) return nullptr;
+  return pools[device].load(std::memory_order_acquire);
+}
+
 }  // namespace vmm_pmr::c_interface
 
 extern "C" vmm_pmr_pool* vmm_pmr_device_pool(int device) {

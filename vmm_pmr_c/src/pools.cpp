@@ -158,11 +158,44 @@ int vmm_pmr_pool_stats(const vmm_pmr_pool* pool, vmm_pmr_stats* out) {
             stats.allocations,         stats.deallocations,
             stats.chunks_mapped,       stats.chunks_released,
             stats.bytes_released,      stats.trims,
-            stats.deallocation_errors,
+            stats.deallocation_errors, stats.sleeping_bytes,
         };
         return 0;
       },
       -1);
+}
+
+int64_t vmm_pmr_pool_sleep(vmm_pmr_pool* pool, int keep_contents) {
+  if (refuse_null(pool, "vmm_pmr_pool_sleep")) return -1;
+  const auto call = [&] { return fmt::format("vmm_pmr_pool_sleep({})", keep_contents); };
+  return guarded(
+      call,
+      [&] {
+        const std::size_t released = pool->resource().sleep(
+            keep_contents != 0 ? vmm_pmr::sleep_contents::keep : vmm_pmr::sleep_contents::discard);
+        return static_cast<int64_t>(
+            std::min<std::size_t>(released, std::numeric_limits<int64_t>::max()));
+      },
+      int64_t{-1});
+}
+
+int vmm_pmr_pool_wake(vmm_pmr_pool* pool) {
+  if (refuse_null(pool, "vmm_pmr_pool_wake")) return -1;
+  const auto call = [] { return std::string("vmm_pmr_pool_wake"); };
+  return guarded(
+      call,
+      [&] {
+        pool->resource().wake();
+        return 0;
+      },
+      -1);
+}
+
+int vmm_pmr_pool_asleep(const vmm_pmr_pool* pool) {
+  if (refuse_null(pool, "vmm_pmr_pool_asleep")) return -1;
+  const auto call = [] { return std::string("vmm_pmr_pool_asleep"); };
+  return guarded(
+      call, [&] { return pool->resource().asleep() ? 1 : 0; }, -1);
 }
 
 }  // extern "C"

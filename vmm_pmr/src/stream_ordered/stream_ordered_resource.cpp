@@ -242,6 +242,10 @@ void stream_ordered_resource::deallocate_by_pointer(void* pointer) noexcept {
                       fmt::format("deallocate_by_pointer({})", pointer));
 }
 
+bool stream_ordered_resource::holds(const void* pointer) const noexcept {
+  return pool_->in_reservation(pointer);
+}
+
 std::optional<stream_ordered_resource::live_allocation> stream_ordered_resource::allocation_at(
     const void* pointer) const {
   const auto found = pool_->live_block_at(pointer);

@@ -105,6 +105,9 @@ class stream_ordered_resource final
     stream_view stream;
   };
   std::optional<live_allocation> allocation_at(const void* pointer) const;
+  // Whether `pointer` lies in this resource's reservation: memory it handed out or may.
+  // Lock-free: for finding, among several resources, the one to free into.
+  bool holds(const void* pointer) const noexcept;
 
   // The std::pmr interface, on options().stream; allocate(n, {}) is on stream_view{}
   // (detail/deduced_alignment_calls.hpp).
