@@ -56,6 +56,10 @@ _PROTOTYPES = {
     "vmm_pmr_pool_sleep": (ctypes.c_int64, [_pool, ctypes.c_int]),
     "vmm_pmr_pool_wake": (ctypes.c_int, [_pool]),
     "vmm_pmr_pool_asleep": (ctypes.c_int, [_pool]),
+    "vmm_pmr_pool_set_sleep_hooks": (
+        ctypes.c_int,
+        [_pool, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p],
+    ),
     "vmm_pmr_device_pool": (_pool, [ctypes.c_int]),
     "vmm_pmr_set_tag": (ctypes.c_int, [ctypes.c_char_p]),
     "vmm_pmr_current_tag": (ctypes.c_char_p, []),

@@ -12,6 +12,9 @@ from ._errors import Error
 from ._library import STAT_NAMES, Stats, last_error, load_library
 from ._streams import stream_pointer
 
+# vmm_pmr_sleep_hook: void(vmm_pmr_pool*, void*).
+_SLEEP_HOOK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
+
 
 def _byte_count(name, value):
     value = int(value)
@@ -103,6 +106,16 @@ class Pool:
         """Maps new memory at the same addresses and restores kept contents; on failure
         (the device cannot hold it) the pool stays asleep, ready for another wake()."""
         self._check(self._library.vmm_pmr_pool_wake(self._live_handle()))
+
+    def set_sleep_hooks(self, before_sleep=None, after_wake=None):
+        """Callables sleep() runs first and wake() runs once the memory is back (None:
+        none); neither runs when there is nothing to do. An exception in one is printed
+        and ignored: it cannot cross the C library."""
+        hooks = [None if hook is None else _SLEEP_HOOK(lambda pool, user, hook=hook: hook())
+                 for hook in (before_sleep, after_wake)]
+        pointers = [None if hook is None else ctypes.cast(hook, ctypes.c_void_p) for hook in hooks]
+        self._check(self._library.vmm_pmr_pool_set_sleep_hooks(self._live_handle(), *pointers, None))
+        self._sleep_hooks = hooks  # alive while the library may call them
 
     def asleep(self):
         """Whether the pool is asleep."""

@@ -165,6 +165,11 @@ static void test_allocate_and_free(void) {
   CHECK(vmm_pmr_pool_destroy(pool) == 0);
 }
 
+static void count_hook(vmm_pmr_pool* pool, void* user) {
+  (void)pool;
+  ++*(int*)user;
+}
+
 static void test_sleep_and_wake(void) {
   vmm_pmr_pool* pool = vmm_pmr_pool_create(0, "backend=host");
   const size_t size = (size_t)3 << 20;
@@ -172,6 +177,7 @@ static void test_sleep_and_wake(void) {
   vmm_pmr_stats stats;
   size_t i;
   size_t wrong = 0;
+  int hooks_called = 0;
   CHECK(pool != NULL);
   if (pool == NULL) return;
   weights = vmm_pmr_pool_allocate(pool, size, NULL);
@@ -179,8 +185,10 @@ static void test_sleep_and_wake(void) {
   if (weights == NULL) return;
   for (i = 0; i < size; ++i) weights[i] = (unsigned char)(i * 7 + 1);
 
+  CHECK(vmm_pmr_pool_set_sleep_hooks(pool, count_hook, count_hook, &hooks_called) == 0);
   CHECK(vmm_pmr_pool_asleep(pool) == 0);
   CHECK(vmm_pmr_pool_sleep(pool, 1) >= (int64_t)size);
+  CHECK(hooks_called == 1);
   CHECK(vmm_pmr_pool_asleep(pool) == 1);
   CHECK(vmm_pmr_pool_stats(pool, &stats) == 0);
   CHECK(stats.sleeping_bytes >= size && stats.live_count == 1);
@@ -189,6 +197,7 @@ static void test_sleep_and_wake(void) {
   CHECK(vmm_pmr_pool_sleep(pool, 1) == 0);
 
   CHECK(vmm_pmr_pool_wake(pool) == 0);
+  CHECK(hooks_called == 2);
   CHECK(vmm_pmr_pool_asleep(pool) == 0);
   for (i = 0; i < size; ++i) wrong += weights[i] != (unsigned char)(i * 7 + 1);
   CHECK(wrong == 0);
@@ -199,6 +208,7 @@ static void test_sleep_and_wake(void) {
   CHECK(vmm_pmr_pool_sleep(NULL, 1) == -1 && error_says("NULL"));
   CHECK(vmm_pmr_pool_wake(NULL) == -1);
   CHECK(vmm_pmr_pool_asleep(NULL) == -1);
+  CHECK(vmm_pmr_pool_set_sleep_hooks(NULL, NULL, NULL, NULL) == -1);
   CHECK(vmm_pmr_pool_destroy(pool) == 0);
 }
 

@@ -111,13 +111,17 @@ class OwnedPoolTest(unittest.TestCase):
             pointer = pool.allocate(3 * MiB)
             written = bytes(range(256)) * (3 * MiB // 256)
             ctypes.memmove(pointer, written, len(written))  # host memory: usable
+            calls = []
+            pool.set_sleep_hooks(lambda: calls.append("before"), lambda: calls.append("after"))
             self.assertGreaterEqual(pool.sleep(keep=True), 3 * MiB)
+            self.assertEqual(calls, ["before"])
             self.assertTrue(pool.asleep())
             self.assertGreaterEqual(pool.stats()["sleeping_bytes"], 3 * MiB)
             with self.assertRaises(vmm_pmr.Error) as caught:
                 pool.allocate(MiB)
             self.assertIn("asleep", str(caught.exception))
             pool.wake()
+            self.assertEqual(calls, ["before", "after"])
             self.assertFalse(pool.asleep())
             self.assertEqual(ctypes.string_at(pointer, len(written)), written)
             pool.free(pointer)

@@ -7,6 +7,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "support/stream_ordered_harness.hpp"
@@ -268,4 +270,44 @@ TEST_CASE("a resource destroyed asleep reports its live blocks as leaks and hold
   CHECK(harness.reports.leaks.size() == 1);
   CHECK(harness.counting->live().physical_bytes == 0);
   CHECK(harness.counting->live().mapped_bytes == 0);
+}
+
+TEST_CASE("the hooks run before a sleep and after a wake, not when there is nothing to do",
+          "[stream_ordered][sleep]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make(granule_chunks());
+  void* block = resource->allocate(two_mib, stream_a);
+  std::vector<std::string> calls;
+  resource->set_sleep_hooks(
+      [&] {
+        // Still mapped: a hook may use the memory (copy it out, deregister it).
+        calls.push_back(harness.counting->live().physical_bytes == two_mib ? "before, mapped"
+                                                                           : "before, unmapped");
+      },
+      [&] {
+        calls.push_back(harness.counting->live().physical_bytes == two_mib ? "after, mapped"
+                                                                           : "after, unmapped");
+      });
+  resource->wake();  // awake: no hook
+  resource->sleep(sleep_contents::keep);
+  resource->sleep(sleep_contents::keep);  // asleep already: no hook
+  resource->wake();
+  CHECK(calls == std::vector<std::string>{"before, mapped", "after, mapped"});
+  resource->deallocate(block, two_mib, stream_a);
+}
+
+TEST_CASE("a before-sleep hook that throws stops the sleep with nothing changed",
+          "[stream_ordered][sleep]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make(granule_chunks());
+  void* block = resource->allocate(two_mib, stream_a);
+  resource->set_sleep_hooks([] { throw std::runtime_error("NCCL deregistration failed"); }, {});
+  CHECK_THROWS_WITH(resource->sleep(sleep_contents::keep), "NCCL deregistration failed");
+  CHECK_FALSE(resource->asleep());
+  CHECK(harness.counting->live().physical_bytes == two_mib);
+  CHECK(harness.events->device_synchronizations() == 0);
+  resource->set_sleep_hooks({}, {});
+  CHECK(resource->sleep(sleep_contents::keep) == two_mib);
+  resource->wake();
+  resource->deallocate(block, two_mib, stream_a);
 }

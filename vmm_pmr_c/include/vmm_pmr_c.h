@@ -95,6 +95,13 @@ int64_t vmm_pmr_pool_sleep(vmm_pmr_pool* pool, int keep_contents);
 int vmm_pmr_pool_wake(vmm_pmr_pool* pool);
 /* 1 asleep, 0 awake, -1 for a NULL pool. */
 int vmm_pmr_pool_asleep(const vmm_pmr_pool* pool);
+/* A function vmm_pmr_pool_sleep calls first, or vmm_pmr_pool_wake calls once the memory is
+ * back (to deregister and register buffers with NCCL, say), with the pool and `user`. */
+typedef void (*vmm_pmr_sleep_hook)(vmm_pmr_pool* pool, void* user);
+/* Sets the pool's hooks (NULL: none); a sleep or wake with nothing to do calls neither.
+ * 0, or -1. */
+int vmm_pmr_pool_set_sleep_hooks(vmm_pmr_pool* pool, vmm_pmr_sleep_hook before_sleep,
+                                 vmm_pmr_sleep_hook after_wake, void* user);
 
 /* ---- The device pools the framework hooks use ---- */
 

@@ -2,6 +2,7 @@
 // call in guarded() (last_error.hpp) and turns the outcome into NULL / -1 and a message.
 #include <fmt/format.h>
 
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -186,6 +187,23 @@ int vmm_pmr_pool_wake(vmm_pmr_pool* pool) {
       call,
       [&] {
         pool->resource().wake();
+        return 0;
+      },
+      -1);
+}
+
+int vmm_pmr_pool_set_sleep_hooks(vmm_pmr_pool* pool, vmm_pmr_sleep_hook before_sleep,
+                                 vmm_pmr_sleep_hook after_wake, void* user) {
+  if (refuse_null(pool, "vmm_pmr_pool_set_sleep_hooks")) return -1;
+  const auto call = [] { return std::string("vmm_pmr_pool_set_sleep_hooks"); };
+  const auto bound = [pool, user](vmm_pmr_sleep_hook hook) -> std::function<void()> {
+    if (hook == nullptr) return {};
+    return [hook, pool, user] { hook(pool, user); };
+  };
+  return guarded(
+      call,
+      [&] {
+        pool->resource().set_sleep_hooks(bound(before_sleep), bound(after_wake));
         return 0;
       },
       -1);

@@ -296,10 +296,29 @@ std::size_t stream_ordered_resource::trim(std::size_t bytes_to_keep) {
 void stream_ordered_resource::settle(stream_view stream) { pool_->wait_for_stream(stream); }
 
 std::size_t stream_ordered_resource::sleep(sleep_contents contents) {
-  return pool_->sleep(contents == sleep_contents::keep);
+  std::function<void()> before_sleep;
+  {
+    std::lock_guard lock(hooks_mutex_);
+    before_sleep = before_sleep_;
+  }
+  return pool_->sleep(contents == sleep_contents::keep, before_sleep);
 }
 
-void stream_ordered_resource::wake() { pool_->wake(); }
+void stream_ordered_resource::wake() {
+  std::function<void()> after_wake;
+  {
+    std::lock_guard lock(hooks_mutex_);
+    after_wake = after_wake_;
+  }
+  pool_->wake(after_wake);
+}
+
+void stream_ordered_resource::set_sleep_hooks(std::function<void()> before_sleep,
+                                              std::function<void()> after_wake) {
+  std::lock_guard lock(hooks_mutex_);
+  before_sleep_ = std::move(before_sleep);
+  after_wake_ = std::move(after_wake);
+}
 
 bool stream_ordered_resource::asleep() const { return pool_->asleep(); }
 

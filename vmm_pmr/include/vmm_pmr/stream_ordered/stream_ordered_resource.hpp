@@ -43,8 +43,10 @@
 
 #include <concepts>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <memory_resource>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -135,6 +137,12 @@ class stream_ordered_resource final
   // unsupported_error while a footprint_limit alias range is in use, out_of_memory when
   // host memory for the contents runs out (the resource then stays awake).
   std::size_t sleep(sleep_contents contents);
+  // Run by sleep() before anything else (to deregister buffers from NCCL, say) and by
+  // wake() once the memory is back (to register them again, refresh captured graphs), on
+  // the calling thread; not by a sleep() or wake() that finds nothing to do. What
+  // before_sleep throws stops the sleep with nothing changed; what after_wake throws
+  // reaches wake()'s caller with the memory back. Empty functions: none.
+  void set_sleep_hooks(std::function<void()> before_sleep, std::function<void()> after_wake);
   // Maps new memory at the same addresses for the live allocations (with the same access)
   // and restores kept contents. Throws out_of_memory when the device cannot hold them,
   // leaving everything asleep, ready for another wake(). Nothing happens when awake.
@@ -168,6 +176,9 @@ class stream_ordered_resource final
   stream_ordered_options options_;
   detail::resolved_options resolved_;
   std::unique_ptr<detail::stream_ordered_pool> pool_;
+  std::mutex hooks_mutex_;
+  std::function<void()> before_sleep_;
+  std::function<void()> after_wake_;
 };
 
 }  // namespace vmm_pmr

@@ -13,7 +13,7 @@
 // Invariant, under the lock and outside a transition: asleep_ ⇔ every chunk of space_ is in
 // sleeping_, and none of them is in the registry. A failed wake() leaves the pool asleep
 // with nothing mapped; a failed copy-out leaves it awake. sleep() and wake() run one at a
-// time (transition_).
+// time (transition_); the hooks run inside it, without the pool's lock.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -48,10 +48,12 @@ void stream_ordered_pool::settle_everything(std::uint64_t covers) {
   }
 }
 
-std::size_t stream_ordered_pool::sleep(bool keep_contents) {
+std::size_t stream_ordered_pool::sleep(bool keep_contents,
+                                       const std::function<void()>& before_sleep) {
   std::lock_guard transition(transition_);
+  if (asleep()) return 0;
+  if (before_sleep) before_sleep();
   std::unique_lock lock(lock_);
-  if (asleep_) return 0;
   if (const stream_state* capturing = capturing_stream()) {
     throw error(fmt::format(
         "stream_ordered_resource::sleep(): {} is capturing a CUDA graph; memory cannot be "
@@ -121,10 +123,17 @@ std::vector<stream_ordered_pool::sleeping_chunk> stream_ordered_pool::release_ch
   return chunks;
 }
 
-void stream_ordered_pool::wake() {
+void stream_ordered_pool::wake(const std::function<void()>& after_wake) {
   std::lock_guard transition(transition_);
-  std::unique_lock lock(lock_);
-  if (!asleep_) return;
+  {
+    std::unique_lock lock(lock_);
+    if (!asleep_) return;
+    wake_under_lock(lock);
+  }
+  if (after_wake) after_wake();
+}
+
+void stream_ordered_pool::wake_under_lock(std::unique_lock<spin_lock>& lock) {
   // What was freed while asleep had no memory for any work to use.
   settle_everything(free_sequence_);
   std::vector<sleeping_chunk> restoring;

@@ -43,6 +43,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <memory>
 #include <memory_resource>
@@ -153,8 +154,10 @@ class stream_ordered_pool {
   // wake() maps new memory at the same addresses for the chunks that still hold live blocks
   // and restores kept contents; if that fails, the pool stays asleep as it was. Both do
   // nothing when the pool already is in the state asked for.
-  std::size_t sleep(bool keep_contents);
-  void wake();
+  // `before_sleep` runs first, unless the pool is asleep already (what it throws stops the
+  // sleep); `after_wake` runs last, unless the pool was awake. One transition at a time.
+  std::size_t sleep(bool keep_contents, const std::function<void()>& before_sleep);
+  void wake(const std::function<void()>& after_wake);
   bool asleep() const;
   struct sleeping_chunk {
     address base = 0;
@@ -271,6 +274,7 @@ class stream_ordered_pool {
   bool reclaim_orphans(std::unique_lock<spin_lock>& lock);
 
   // ---- sleep and wake: sleep_and_wake.cpp ----
+  void wake_under_lock(std::unique_lock<spin_lock>& lock);
   // Makes every free block ownerless: after a wait for the device, no work uses them.
   void settle_everything(std::uint64_t covers);
   // Copies out (when `keep_contents`) and unmaps the chunks, without the lock.
