@@ -75,13 +75,15 @@ TEST_CASE("sleep gives every byte back and keeps the addresses; wake restores ke
   CHECK(harness.counting->live().physical_bytes == 0);
   CHECK(harness.counting->live().mapped_bytes == 0);
   CHECK(harness.events->device_synchronizations() == 1);
-  CHECK(resource->stats().sleeping_bytes == 2 * two_mib);  // the free chunk was released
+  CHECK(resource->stats().sleeping_bytes == 2 * two_mib);            // the free chunk was released
+  CHECK(harness.counting->live().pinned_host_bytes == 2 * two_mib);  // the kept contents
   CHECK(resource->check_invariants().empty());
 
   resource->wake();
   CHECK_FALSE(resource->asleep());
   CHECK(read(*harness.events, weights, kept.size()) == kept);  // the same address
   CHECK(harness.counting->live().physical_bytes == 2 * two_mib);
+  CHECK(harness.counting->live().pinned_host_bytes == 0);
   CHECK(resource->stats().sleeping_bytes == 0);
   CHECK(resource->check_invariants().empty());
   CHECK(vmm_pmr::test::bytes_add_up(*resource, *harness.counting));
@@ -96,6 +98,7 @@ TEST_CASE("contents discarded at sleep are not copied, and the memory is usable 
   void* cache = resource->allocate(two_mib, stream_a);
   write(*harness.events, cache, pattern(two_mib, 1));
   resource->sleep(sleep_contents::discard);
+  CHECK(harness.counting->live().pinned_host_bytes == 0);
   resource->wake();
   const auto fresh = pattern(two_mib, 9);
   write(*harness.events, cache, fresh);
@@ -269,6 +272,7 @@ TEST_CASE("a resource destroyed asleep reports its live blocks as leaks and hold
   }
   CHECK(harness.reports.leaks.size() == 1);
   CHECK(harness.counting->live().physical_bytes == 0);
+  CHECK(harness.counting->live().pinned_host_bytes == 0);
   CHECK(harness.counting->live().mapped_bytes == 0);
 }
 

@@ -10,7 +10,21 @@ live_objects counting_backend::live() const {
   counts.reservations = reservations_.size();
   counts.mappings = mappings_.size();
   for (const auto& [base, bytes] : mappings_) counts.mapped_bytes += bytes;
+  for (const auto& [memory, bytes] : pinned_) counts.pinned_host_bytes += bytes;
   return counts;
+}
+
+void* counting_backend::allocate_pinned_host(std::size_t bytes) {
+  void* memory = forwarding_backend::allocate_pinned_host(bytes);
+  std::lock_guard lock(mutex_);
+  pinned_[memory] = bytes;
+  return memory;
+}
+
+void counting_backend::free_pinned_host(void* memory, std::size_t bytes) {
+  forwarding_backend::free_pinned_host(memory, bytes);
+  std::lock_guard lock(mutex_);
+  pinned_.erase(memory);
 }
 
 physical_handle counting_backend::create(std::size_t size, const physical_properties& props) {

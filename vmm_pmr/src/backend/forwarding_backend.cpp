@@ -84,6 +84,14 @@ bool forwarding_backend::stream_is_capturing(stream_view stream) {
   return inner_->stream_is_capturing(stream);
 }
 
+void* forwarding_backend::allocate_pinned_host(std::size_t bytes) {
+  return inner_->allocate_pinned_host(bytes);
+}
+
+void forwarding_backend::free_pinned_host(void* memory, std::size_t bytes) {
+  inner_->free_pinned_host(memory, bytes);
+}
+
 std::optional<std::uint64_t> forwarding_backend::stream_serial(stream_view stream) {
   return inner_->stream_serial(stream);
 }

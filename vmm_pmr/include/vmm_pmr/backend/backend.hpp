@@ -121,6 +121,11 @@ class backend {
   virtual void copy_from_host(address destination, const void* source, std::size_t bytes) = 0;
   virtual void copy(address destination, address source, std::size_t bytes) = 0;
   virtual void fill(address destination, std::uint8_t value, std::size_t bytes) = 0;
+  // Page-locked host memory (cuMemHostAlloc): copies between it and the device run at the
+  // link's full speed. The host backend gives ordinary memory. Throws out_of_memory when
+  // none is left.
+  virtual void* allocate_pinned_host(std::size_t bytes) = 0;
+  virtual void free_pinned_host(void* memory, std::size_t bytes) = 0;
   // A copy in `stream`'s order (cuMemcpyAsync): it runs after the work submitted to
   // `stream` so far, and work submitted later runs after it; the calling thread does not
   // wait for it. Either side may be device or host memory (the driver tells them apart by

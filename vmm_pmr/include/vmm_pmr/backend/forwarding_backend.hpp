@@ -37,6 +37,8 @@ class forwarding_backend : public backend {
   void copy_from_host(address destination, const void* source, std::size_t bytes) override;
   void copy(address destination, address source, std::size_t bytes) override;
   void fill(address destination, std::uint8_t value, std::size_t bytes) override;
+  void* allocate_pinned_host(std::size_t bytes) override;
+  void free_pinned_host(void* memory, std::size_t bytes) override;
   void copy_on_stream(address destination, address source, std::size_t bytes,
                       stream_view stream) override;
   event_handle create_event() override;

@@ -546,6 +546,23 @@ class cuda_vmm_backend final : public backend {
     return serial;
   }
 
+  void* allocate_pinned_host(std::size_t bytes) override {
+    make_context_current();
+    void* memory = nullptr;
+    const CUresult result = api_.cuMemHostAlloc(&memory, bytes, 0);
+    if (result == CUDA_ERROR_OUT_OF_MEMORY) {
+      throw out_of_memory(
+          fmt::format("cuMemHostAlloc({}): no page-locked host memory left", format_bytes(bytes)));
+    }
+    check(result, [&] { return fmt::format("cuMemHostAlloc({})", format_bytes(bytes)); });
+    return memory;
+  }
+
+  void free_pinned_host(void* memory, std::size_t) override {
+    check_undo(api_.cuMemFreeHost(memory),
+               [&] { return fmt::format("cuMemFreeHost({})", memory); });
+  }
+
   void synchronize_device() override {
     make_context_current();
     check(api_.cuCtxSynchronize(), [] { return std::string("cuCtxSynchronize()"); });

@@ -102,6 +102,8 @@ const char* resolve_all(const proc_address_lookup& lookup, cuda_driver_api& api)
   resolve("cuStreamIsCapturing", api.cuStreamIsCapturing);
   resolve("cuStreamGetId", api.cuStreamGetId);
   resolve("cuCtxSynchronize", api.cuCtxSynchronize);
+  resolve("cuMemHostAlloc", api.cuMemHostAlloc);
+  resolve("cuMemFreeHost", api.cuMemFreeHost);
   return missing;
 }
 

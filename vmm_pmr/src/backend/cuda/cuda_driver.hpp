@@ -71,6 +71,8 @@ struct cuda_driver_api {
   decltype(&::cuStreamIsCapturing) cuStreamIsCapturing = nullptr;
   decltype(&::cuStreamGetId) cuStreamGetId = nullptr;
   decltype(&::cuCtxSynchronize) cuCtxSynchronize = nullptr;
+  decltype(&::cuMemHostAlloc) cuMemHostAlloc = nullptr;
+  decltype(&::cuMemFreeHost) cuMemFreeHost = nullptr;
 };
 
 struct cuda_driver {

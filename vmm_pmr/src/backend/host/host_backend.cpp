@@ -31,6 +31,7 @@
 #include <limits>
 #include <map>
 #include <mutex>
+#include <new>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -447,6 +448,21 @@ class host_backend final : public backend {
   void synchronize_stream(stream_view) override {}
 
   bool stream_is_capturing(stream_view) override { return false; }
+
+  // Host memory is what the host backend copies to and from anyway.
+  static constexpr std::size_t pinned_alignment = 4096;
+  void* allocate_pinned_host(std::size_t bytes) override {
+    void* memory = ::operator new (bytes, std::align_val_t{pinned_alignment}, std::nothrow);
+    if (memory == nullptr) {
+      throw out_of_memory(
+          fmt::format("host memory for {} to copy device memory into", format_bytes(bytes)));
+    }
+    return memory;
+  }
+
+  void free_pinned_host(void* memory, std::size_t) override {
+    ::operator delete (memory, std::align_val_t{pinned_alignment});
+  }
 
   // The host has no stream objects to destroy: a handle always names the same stream.
   std::optional<std::uint64_t> stream_serial(stream_view stream) override { return stream.id(); }

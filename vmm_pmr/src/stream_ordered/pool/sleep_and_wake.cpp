@@ -5,7 +5,8 @@
 // sleep() waits for the device (unmapping is not stream-ordered, so no queued work may use
 // what goes), makes every free block ownerless, releases the chunks without a live block as
 // trim does, copies out the contents of the others when asked to keep them, and unmaps
-// them. Asleep, allocate() throws and no block enters an exact-size cache (the hot path
+// them (contents go to page-locked host memory, which the device copies to at full speed).
+// Asleep, allocate() throws and no block enters an exact-size cache (the hot path
 // would hand it out unchecked); frees change the bookkeeping only. wake() gives new memory,
 // access and contents to the chunks that still hold a live block; the others are cut out,
 // their addresses holes again.
@@ -90,23 +91,23 @@ std::size_t stream_ordered_pool::sleep(bool keep_contents,
 std::vector<stream_ordered_pool::sleeping_chunk> stream_ordered_pool::release_chunks_for_sleep(
     std::unique_lock<spin_lock>& lock, bool keep_contents) {
   std::vector<sleeping_chunk> chunks;
-  for (const auto& [base, size] : space_.chunks()) chunks.push_back({base, size, nullptr});
+  for (const auto& [base, size] : space_.chunks()) chunks.push_back({base, size, {}});
   lock.unlock();
   if (keep_contents) {
     std::size_t kept = 0;
     try {
       for (sleeping_chunk& chunk : chunks) {
-        chunk.contents = std::make_unique_for_overwrite<std::byte[]>(chunk.size);
-        driver_.copy_to_host(chunk.contents.get(), chunk.base, chunk.size);
+        chunk.contents = pinned_host_memory(driver_, chunk.size);
+        driver_.copy_to_host(chunk.contents.data(), chunk.base, chunk.size);
         kept += chunk.size;
       }
-    } catch (const std::bad_alloc&) {
+    } catch (const std::bad_alloc& failure) {
       lock.lock();
       asleep_ = false;
       throw out_of_memory(fmt::format(
           "stream_ordered_resource::sleep(): no host memory to keep the contents ({} kept of "
-          "{}); the resource stays awake (its free chunks were released)",
-          format_bytes(kept), format_bytes(total_bytes(chunks))));
+          "{}: {}); the resource stays awake (its free chunks were released)",
+          format_bytes(kept), format_bytes(total_bytes(chunks)), failure.what()));
     } catch (...) {
       lock.lock();
       asleep_ = false;
@@ -166,7 +167,7 @@ void stream_ordered_pool::restore_chunks(std::unique_lock<spin_lock>& lock,
       built.push_back(build_chunk(chunk.base, chunk.size));
       driver_.set_access(chunk.base, chunk.size, settings_.access);
       register_chunks(built, registered);
-      if (chunk.contents) driver_.copy_from_host(chunk.base, chunk.contents.get(), chunk.size);
+      if (chunk.contents) driver_.copy_from_host(chunk.base, chunk.contents.data(), chunk.size);
       mapped += chunk.size;
     }
   } catch (const out_of_memory& failure) {

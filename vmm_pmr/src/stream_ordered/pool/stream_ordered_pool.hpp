@@ -66,6 +66,7 @@
 #include "vmm_pmr/core/stream_view.hpp"
 #include "vmm_pmr/handles/address_range.hpp"
 #include "vmm_pmr/handles/event.hpp"
+#include "vmm_pmr/handles/pinned_host_memory.hpp"
 #include "vmm_pmr/handles/vmm_allocation.hpp"
 #include "vmm_pmr/registry/mapping_registry.hpp"
 #include "vmm_pmr/stream_ordered/stream_ordered_stats.hpp"
@@ -162,7 +163,7 @@ class stream_ordered_pool {
   struct sleeping_chunk {
     address base = 0;
     std::size_t size = 0;
-    std::unique_ptr<std::byte[]> contents;  // null: discarded
+    pinned_host_memory contents;  // empty: discarded
   };
 
   // Waits for the streams with free blocks, unmaps and releases every chunk, and returns
