@@ -5,10 +5,12 @@
 #include <catch2/matchers/catch_matchers_exception.hpp>
 #include <catch2/matchers/catch_matchers_string.hpp>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/stream_ordered_harness.hpp"
@@ -314,4 +316,58 @@ TEST_CASE("a before-sleep hook that throws stops the sleep with nothing changed"
   CHECK(resource->sleep(sleep_contents::keep) == two_mib);
   resource->wake();
   resource->deallocate(block, two_mib, stream_a);
+}
+
+TEST_CASE("threads allocating and freeing while another sleeps and wakes leave the pool whole",
+          "[stream_ordered][sleep][concurrency]") {
+  stream_ordered_harness harness;
+  auto resource = harness.make(granule_chunks());
+  harness.events->complete_everything();
+  std::atomic<bool> stop{false};
+  std::atomic<std::size_t> refused{0};
+  std::atomic<std::size_t> served{0};
+  std::vector<std::thread> workers;
+  for (std::uintptr_t t = 0; t < 3; ++t) {
+    workers.emplace_back([&, t] {
+      const stream_view stream = test_stream(0x100 * (t + 1));
+      std::vector<std::pair<void*, std::size_t>> held;
+      for (std::size_t i = 0; !stop.load(); ++i) {
+        const std::size_t bytes = (i % 7 + 1) * 64 * 1024;
+        try {
+          held.emplace_back(resource->allocate(bytes, stream), bytes);
+          ++served;
+        } catch (const vmm_pmr::error&) {
+          ++refused;  // asleep
+        }
+        if (held.size() > 8 || (!held.empty() && i % 3 == 0)) {
+          resource->deallocate(held.front().first, held.front().second, stream);
+          held.erase(held.begin());
+        }
+      }
+      for (const auto& [pointer, bytes] : held) resource->deallocate(pointer, bytes, stream);
+    });
+  }
+  std::size_t mapped_while_asleep = 0;
+  for (int cycle = 0; cycle < 20; ++cycle) {
+    resource->sleep(cycle % 2 == 0 ? sleep_contents::keep : sleep_contents::discard);
+    std::this_thread::yield();
+    // Asleep, nothing is mapped, whatever the other threads do meanwhile.
+    const vmm_pmr::stream_ordered_stats asleep = resource->stats();
+    if (asleep.sleeping_bytes != asleep.mapped_bytes ||
+        harness.counting->live().mapped_bytes != 0) {
+      ++mapped_while_asleep;
+    }
+    resource->wake();
+    std::this_thread::yield();
+  }
+  stop = true;
+  for (std::thread& worker : workers) worker.join();
+  INFO(served.load() << " served, " << refused.load() << " refused while asleep");
+  CHECK(served.load() > 0);
+  CHECK(mapped_while_asleep == 0);
+  CHECK_FALSE(resource->asleep());
+  CHECK(resource->stats().live_count == 0);
+  CHECK(resource->check_invariants().empty());
+  CHECK(vmm_pmr::test::bytes_add_up(*resource, *harness.counting,
+                                    vmm_pmr::test::physical_count::unreliable));
 }

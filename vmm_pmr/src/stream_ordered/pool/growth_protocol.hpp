@@ -13,7 +13,8 @@
 //      counts the growth (count_growth), carves the request and hands it out
 //      (hand_out_from).
 // Invariant: while the lock is released, what step 1 set aside is in no hole and no free
-// list, so no other call can take it, and no other call can see it half mapped.
+// list, so no other call can take it, and no other call can see it half mapped;
+// growths_in_flight_ counts the growths in step 2 or 3 (sleep() waits for them to end).
 #pragma once
 
 #include <mutex>
@@ -26,6 +27,7 @@ namespace vmm_pmr::detail {
 template <typename MapChunks, typename GiveBack>
 void stream_ordered_pool::map_without_lock(std::unique_lock<spin_lock>& lock,
                                            MapChunks&& map_chunks, GiveBack&& give_back) {
+  ++growths_in_flight_;
   lock.unlock();
   registered_chunks registered;
   try {
@@ -33,10 +35,12 @@ void stream_ordered_pool::map_without_lock(std::unique_lock<spin_lock>& lock,
   } catch (...) {
     unregister_chunks(registered);
     lock.lock();
+    --growths_in_flight_;
     std::forward<GiveBack>(give_back)();
     throw;
   }
   lock.lock();
+  --growths_in_flight_;
 }
 
 }  // namespace vmm_pmr::detail

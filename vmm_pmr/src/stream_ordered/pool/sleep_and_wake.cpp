@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <memory>
 #include <new>
+#include <thread>
 
 #include "stream_ordered/pool/stream_ordered_pool.hpp"
 #include "vmm_pmr/core/byte_size.hpp"
@@ -69,6 +70,12 @@ std::size_t stream_ordered_pool::sleep(bool keep_contents,
         "first, or leave footprint_limit unset for memory that sleeps");
   }
   asleep_ = true;  // allocate() throws from here on: nothing new lands in what goes
+  // A growth that began before may still be mapping its chunk: its chunk must be listed.
+  while (growths_in_flight_ != 0) {
+    lock.unlock();
+    std::this_thread::yield();
+    lock.lock();
+  }
   flush_all_caches();
   const std::uint64_t covers = free_sequence_;
   lock.unlock();

@@ -462,6 +462,7 @@ class stream_ordered_pool {
   std::pmr::list<stream_state> spare_streams_;  // forgotten states, empty, for new streams
   // Asleep: the chunks without physical memory (all of them), their contents if kept.
   bool asleep_ = false;
+  std::size_t growths_in_flight_ = 0;  // mapping without the lock (growth_protocol.hpp)
   std::vector<sleeping_chunk> sleeping_;
   std::mutex transition_;  // one sleep() or wake() at a time
   std::uint64_t free_sequence_ = 0;
