@@ -16,6 +16,7 @@
 using Catch::Matchers::ContainsSubstring;
 using vmm_pmr::stream_ordered_options;
 using vmm_pmr::stream_view;
+using vmm_pmr::test::granule_chunks;
 using vmm_pmr::test::stream_ordered_harness;
 using vmm_pmr::test::test_stream;
 using vmm_pmr::test::two_mib;
@@ -26,12 +27,6 @@ constexpr std::size_t mib = std::size_t{1} << 20;
 
 const stream_view stream_a = test_stream(0xa0);
 const stream_view stream_b = test_stream(0xb0);
-
-stream_ordered_options granule_chunks(stream_ordered_options options = {}) {
-  options.min_chunk_size = two_mib;
-  options.max_chunk_size = two_mib;
-  return options;
-}
 
 }  // namespace
 

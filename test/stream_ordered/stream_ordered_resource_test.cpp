@@ -30,6 +30,7 @@ using vmm_pmr::stream_ordered_options;
 using vmm_pmr::stream_ordered_resource;
 using vmm_pmr::stream_view;
 using vmm_pmr::test::as_address;
+using vmm_pmr::test::granule_chunks;
 using vmm_pmr::test::stream_ordered_harness;
 using vmm_pmr::test::test_stream;
 using vmm_pmr::test::two_mib;
@@ -42,13 +43,6 @@ constexpr std::size_t mib = std::size_t{1} << 20;
 const stream_view stream_a = test_stream(0xa0);
 const stream_view stream_b = test_stream(0xb0);
 const stream_view stream_c = test_stream(0xc0);
-
-// Every chunk exactly one granule: tests can count chunks.
-stream_ordered_options granule_chunks(stream_ordered_options options = {}) {
-  options.min_chunk_size = two_mib;
-  options.max_chunk_size = two_mib;
-  return options;
-}
 
 // Writes a pattern through the backend and reads it back (device memory included).
 void check_round_trip(vmm_pmr::backend& driver, void* pointer, std::size_t bytes) {

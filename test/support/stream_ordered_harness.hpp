@@ -31,6 +31,13 @@ inline std::uintptr_t as_address(const void* pointer) {
   return reinterpret_cast<std::uintptr_t>(pointer);
 }
 
+// Every chunk exactly one granule: tests can count chunks.
+inline stream_ordered_options granule_chunks(stream_ordered_options options = {}) {
+  options.min_chunk_size = two_mib;
+  options.max_chunk_size = two_mib;
+  return options;
+}
+
 struct stream_ordered_harness {
   explicit stream_ordered_harness(std::size_t capacity = 0)
       : counting(
